@@ -1,0 +1,1 @@
+"""Celery workers and the Django-free assessment engine."""
