@@ -113,3 +113,56 @@ def quiet_art_progress():
         yield
     finally:
         logger.setLevel(previous)
+
+
+def centered_spectral_signature_scores(representations: np.ndarray) -> np.ndarray:
+    """Outlier score of each row: |projection of the centred row on the top right-singular vector|.
+
+    ART 1.20.1's ``SpectralSignatureDefense.spectral_signature_scores`` finds that vector on the
+    centred matrix but then projects the *uncentred* rows onto it. With non-negative (ReLU)
+    activations the mean dominates that projection and the ranking no longer follows the
+    poison direction (Tran et al. 2018, Algorithm 1, scores centred rows).
+    """
+    centred = representations - np.mean(representations, axis=0)
+    _, _, right_singular = np.linalg.svd(centred, full_matrices=False)
+    return np.abs(centred @ right_singular[0]).reshape(-1, 1)
+
+
+def centered_spectral_signature_defense():
+    """ART's SpectralSignatureDefense with the centred scores (see centered_spectral_signature_scores).
+
+    ``detect_poison`` calls the scoring function through the class name, so a subclass
+    cannot simply override it; the subclass repeats ART's per-class loop with the fixed
+    scores and keeps everything else (parameters, quota per class, report format).
+    """
+    from art.defences.detector.poison import SpectralSignatureDefense
+    from art.utils import segment_by_class
+
+    class CenteredSpectralSignatureDefense(SpectralSignatureDefense):
+        def detect_poison(self, **kwargs) -> tuple[dict, list[int]]:
+            self.set_params(**kwargs)
+            if self.classifier.layer_names is None:
+                raise ValueError("No layer names identified.")
+            features = self.classifier.get_activations(
+                self.x_train, layer=len(self.classifier.layer_names) - 1, batch_size=self.batch_size
+            )
+            features = np.reshape(features, (features.shape[0], -1))
+            nb_classes = self.classifier.nb_classes
+            features_by_class = segment_by_class(features, self.y_train, nb_classes)
+            indices_by_class = segment_by_class(np.arange(self.y_train.shape[0]), self.y_train, nb_classes)
+            is_clean = [0] * self.y_train.shape[0]
+            report = {}
+            quantile = max(1 - self.eps_multiplier * self.expected_pp_poison, 0.0)
+            for class_features, indices in zip(features_by_class, indices_by_class):
+                if not len(class_features):
+                    continue
+                scores = centered_spectral_signature_scores(np.vstack(class_features))
+                cutoff = np.quantile(scores, quantile)
+                for score, index in zip(scores[:, 0], indices):
+                    if score < cutoff:
+                        is_clean[int(index)] = 1
+                    else:
+                        report[int(index)] = float(score)
+            return report, is_clean
+
+    return CenteredSpectralSignatureDefense
