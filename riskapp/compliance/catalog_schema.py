@@ -348,7 +348,8 @@ def _parse_control(node: Any, *, framework: str, path: Path) -> Control:
     if not isinstance(assessable, bool):
         raise CatalogError(f"{ref_id}: assessable must be true or false", path=path, line=_line(node))
     if not assessable and level != "no":
-        raise CatalogError(f"{ref_id}: a grouping cannot take automated evidence", path=path, line=_line(node))
+        raise CatalogError(f"{ref_id}: a grouping cannot take automated evidence",
+                           path=path, line=_line(node))
     attributes = node.get("attributes") or {}
     if not isinstance(attributes, Mapping):
         raise CatalogError(f"{ref_id}: attributes must be a mapping", path=path, line=_line(node))
@@ -373,18 +374,21 @@ def _check_tree(controls: list[Control], *, path: Path) -> None:
     names: dict[str, str] = {}
     for control in controls:
         if control.ref_id in by_id:
-            raise CatalogError(f"duplicate ref_id {control.ref_id!r} (first at line {by_id[control.ref_id].line})",
+            first = by_id[control.ref_id].line
+            raise CatalogError(f"duplicate ref_id {control.ref_id!r} (first at line {first})",
                                path=path, line=control.line)
         by_id[control.ref_id] = control
     for control in controls:
         for name in (control.ref_id, *control.aliases):
             owner = names.get(name)
             if owner is not None and owner != control.ref_id:
-                raise CatalogError(f"{name!r} names both {owner} and {control.ref_id}", path=path, line=control.line)
+                raise CatalogError(f"{name!r} names both {owner} and {control.ref_id}",
+                                   path=path, line=control.line)
             names[name] = control.ref_id
     for control in controls:
         if control.parent is not None and control.parent not in by_id:
-            raise CatalogError(f"{control.ref_id}: unknown parent {control.parent!r}", path=path, line=control.line)
+            raise CatalogError(f"{control.ref_id}: unknown parent {control.parent!r}",
+                               path=path, line=control.line)
     for control in controls:
         seen = {control.ref_id}
         current = control
@@ -405,7 +409,8 @@ def _check_tactics(framework_attributes: Mapping, controls: list[Control], *, pa
     for control in controls:
         for tactic in control.attributes.get("tactics", ()):
             if tactic not in tactics:
-                raise CatalogError(f"{control.ref_id}: unknown tactic {tactic!r}", path=path, line=control.line)
+                raise CatalogError(f"{control.ref_id}: unknown tactic {tactic!r}",
+                                   path=path, line=control.line)
 
 
 def load_catalog(path: Path | str) -> Framework:
@@ -453,12 +458,14 @@ def _parse_rule(node: Any, *, path: Path, frameworks: Mapping[str, Framework] | 
             raise CatalogError(f"mapping rule lacks {key!r}", path=path, line=line)
     rule_id = _text(node, "id", path=path)
     if not _SLUG.match(rule_id):
-        raise CatalogError(f"rule id {rule_id!r} must be lower-case words joined by '-' or '.'", path=path, line=line)
+        raise CatalogError(f"rule id {rule_id!r} must be lower-case words joined by '-' or '.'",
+                           path=path, line=line)
 
     raw_kinds = node["kind"]
     kinds = (raw_kinds,) if isinstance(raw_kinds, str) else raw_kinds
     if not isinstance(kinds, (list, tuple)) or not kinds or not all(isinstance(kind, str) for kind in kinds):
-        raise CatalogError(f"rule {rule_id}: kind must be a check kind or a list of them", path=path, line=line)
+        raise CatalogError(f"rule {rule_id}: kind must be a check kind or a list of them",
+                           path=path, line=line)
     kinds = tuple(kinds)
     if len(set(kinds)) != len(kinds):
         raise CatalogError(f"rule {rule_id}: a check kind is listed twice", path=path, line=line)
@@ -476,7 +483,8 @@ def _parse_rule(node: Any, *, path: Path, frameworks: Mapping[str, Framework] | 
     elif isinstance(spec, Mapping):
         style = BOUNDS
         if not spec or set(spec) - {"min", "max"}:
-            raise CatalogError(f"rule {rule_id}: a bounds rule is {{min: ...}} and/or {{max: ...}}, not {dict(spec)}",
+            raise CatalogError(f"rule {rule_id}: a bounds rule is {{min: ...}} and/or {{max: ...}}, "
+                               f"not {dict(spec)}",
                                path=path, line=line)
         if not isinstance(metric, str):
             raise CatalogError(f"rule {rule_id}: a bounds rule needs a metric", path=path, line=line)
@@ -490,9 +498,11 @@ def _parse_rule(node: Any, *, path: Path, frameworks: Mapping[str, Framework] | 
         for kind in kinds:
             direction = CHECK_METRICS[kind].get(metric)
             if direction is None:
-                raise CatalogError(f"rule {rule_id}: {kind} produces no metric {metric!r}", path=path, line=line)
+                raise CatalogError(f"rule {rule_id}: {kind} produces no metric {metric!r}",
+                                   path=path, line=line)
             if direction == CONTEXT_ONLY:
-                raise CatalogError(f"rule {rule_id}: {kind} {metric} is context for the evidence, not a criterion",
+                raise CatalogError(f"rule {rule_id}: {kind} {metric} is context for the evidence, "
+                                   "not a criterion",
                                    path=path, line=line)
             # A single-sided bound on the wrong side would call the weaker model compliant.
             if maximum is None and direction == LOWER_IS_BETTER:
@@ -503,12 +513,14 @@ def _parse_rule(node: Any, *, path: Path, frameworks: Mapping[str, Framework] | 
                                    path=path, line=line)
     else:
         raise CatalogError(
-            f"rule {rule_id}: rule must be {STATUS_ONLY!r}, {PERFORMED!r} or a mapping with min/max, not {spec!r}",
+            f"rule {rule_id}: rule must be {STATUS_ONLY!r}, {PERFORMED!r} or a mapping with min/max, "
+            f"not {spec!r}",
             path=path, line=line)
 
     targets = node["controls"]
     if not isinstance(targets, Mapping) or not targets:
-        raise CatalogError(f"rule {rule_id}: controls must map framework slugs to ref_id lists", path=path, line=line)
+        raise CatalogError(f"rule {rule_id}: controls must map framework slugs to ref_id lists",
+                           path=path, line=line)
     controls: dict[str, tuple[str, ...]] = {}
     for slug, ref_ids in targets.items():
         if not isinstance(ref_ids, list) or not ref_ids or not all(isinstance(ref, str) for ref in ref_ids):
@@ -522,11 +534,13 @@ def _parse_rule(node: Any, *, path: Path, frameworks: Mapping[str, Framework] | 
                 raise CatalogError(f"rule {rule_id}: unknown framework {slug!r}", path=path, line=line)
             for ref_id in ref_ids:
                 if ref_id not in framework:
-                    raise CatalogError(f"rule {rule_id}: {slug} has no control {ref_id!r}", path=path, line=line)
+                    raise CatalogError(f"rule {rule_id}: {slug} has no control {ref_id!r}",
+                                       path=path, line=line)
                 control = framework.control(ref_id)
                 if not control.takes_automated_evidence:
                     raise CatalogError(
-                        f"rule {rule_id}: {slug} {ref_id} is rated automated_evidence 'no' and needs manual evidence",
+                        f"rule {rule_id}: {slug} {ref_id} is rated automated_evidence 'no' "
+                        "and needs manual evidence",
                         path=path, line=line)
         controls[slug] = tuple(ref_ids)
 
@@ -556,7 +570,8 @@ def load_mapping(path: Path | str, frameworks: Mapping[str, Framework] | None = 
     seen: dict[str, int | None] = {}
     for rule in rules:
         if rule.id in seen:
-            raise CatalogError(f"duplicate rule id {rule.id!r} (first at line {seen[rule.id]})", path=path, line=rule.line)
+            raise CatalogError(f"duplicate rule id {rule.id!r} (first at line {seen[rule.id]})",
+                               path=path, line=rule.line)
         seen[rule.id] = rule.line
     return CheckMapping(rules=tuple(rules), path=str(path))
 
@@ -570,7 +585,8 @@ def load_all(directory: Path | str) -> Catalog:
             continue
         framework = load_catalog(path)
         if framework.slug in frameworks:
-            raise CatalogError(f"framework slug {framework.slug!r} also used by {frameworks[framework.slug].path}",
+            other = frameworks[framework.slug].path
+            raise CatalogError(f"framework slug {framework.slug!r} also used by {other}",
                                path=path)
         frameworks[framework.slug] = framework
     if not frameworks:
