@@ -144,11 +144,19 @@ class ModelHandle(abc.ABC):
     def logits_classifier(self):
         raise CheckSkipped(f"a {self.framework} model gives no gradients (black-box access only)")
 
-    def proba_classifier(self, *, label_only: bool = False, rounding: int | None = None):
-        """ART black-box view on probabilities (or one-hot labels), counting queries through predict_proba."""
+    def proba_classifier(self, *, label_only: bool = False, rounding: int | None = None, query_limit: int | None = None):
+        """ART black-box view on probabilities (or one-hot labels), counting queries through predict_proba.
+
+        query_limit caps the samples this view may predict; past it, QueryBudgetExceeded is raised.
+        """
         from art.estimators.classification import BlackBoxClassifierNeuralNetwork
 
+        spent = [0]
+
         def predict_fn(x: np.ndarray) -> np.ndarray:
+            if query_limit is not None and spent[0] + len(x) > query_limit:
+                raise QueryBudgetExceeded(f"the attack's budget of {query_limit} queries is spent")
+            spent[0] += len(x)
             probabilities = self.predict_proba(x)
             if label_only:
                 return art_compat.label_only_output(probabilities)

@@ -224,6 +224,9 @@ def evaluate_thresholds(metrics: dict, thresholds: dict) -> tuple[str, list[str]
     """(status, failures, passes) of the metrics against {metric: {"min"|"max": value}} bounds."""
     failures, passes = [], []
     for metric, bound in thresholds.items():
+        if metric in metrics and metrics[metric] is None:
+            passes.append(f"{metric} not applicable to this run")
+            continue
         value = metrics.get(metric)
         if isinstance(value, bool):
             value = int(value)
