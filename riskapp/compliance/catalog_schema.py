@@ -261,15 +261,17 @@ _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _con
 def _read_yaml(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CatalogError(f"cannot read: {exc.strerror}", path=path) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogError(f"cannot read as UTF-8 text: {exc}", path=path) from exc
     loader = _LineLoader(text)
     loader.name = str(path)
     try:
         return loader.get_single_data()
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise CatalogError(f"not valid YAML: {exc.problem}", path=path, line=line) from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise CatalogError(f"not valid YAML: {problem}", path=path,
+                           line=mark.line + 1 if mark else None) from exc
     finally:
         loader.dispose()
 

@@ -454,3 +454,10 @@ def test_unknown_tactic_is_refused(tmp_path):
     _write(tmp_path, framework, [_rule()])
     with pytest.raises(CatalogError, match="unknown tactic 'AML.TA0099'"):
         load_catalog(tmp_path / "demo.yaml")
+
+
+def test_file_that_is_not_utf8_text_is_refused(tmp_path):
+    path = tmp_path / "demo.yaml"
+    path.write_bytes(b"framework:\n  name: \xff\xfe\n")
+    with pytest.raises(CatalogError, match="cannot read as UTF-8 text"):
+        load_catalog(path)
