@@ -461,3 +461,15 @@ def test_file_that_is_not_utf8_text_is_refused(tmp_path):
     path.write_bytes(b"framework:\n  name: \xff\xfe\n")
     with pytest.raises(CatalogError, match="cannot read as UTF-8 text"):
         load_catalog(path)
+
+
+def test_catalog_schema_imports_no_django():
+    import ast
+
+    import riskapp.compliance.catalog_schema as catalog_schema
+
+    tree = ast.parse(Path(catalog_schema.__file__).read_text(encoding="utf-8"))
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    assert not any(name.split(".")[0] in ("django", "riskapp") for name in imported)
+    assert "yaml" in imported
