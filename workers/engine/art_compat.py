@@ -166,3 +166,80 @@ def centered_spectral_signature_defense():
             return report, is_clean
 
     return CenteredSpectralSignatureDefense
+
+
+def knockoff_nets_class():
+    """ART's KnockoffNets with the adaptive "all" reward guarded against zero variance.
+
+    ART 1.20.1 normalises each reward component by the square root of its running variance.
+    When a component is constant — always, for a victim that answers with labels only or with
+    rounded scores (the certainty reward is then exactly 1) — the variance is 0, the rewards
+    become NaN and ``np.random.choice`` fails with "probabilities contain NaN". A component
+    with no variance carries no information, so it is normalised to 0 instead.
+    """
+    from art.attacks.extraction import KnockoffNets
+
+    class GuardedKnockoffNets(KnockoffNets):
+        def _reward_all(self, y_output: np.ndarray, y_hat: np.ndarray, n: int) -> float:
+            reward = np.array(
+                [self._reward_cert(y_output), self._reward_div(y_output, n), self._reward_loss(y_output, y_hat)],
+                dtype=np.float64,
+            )
+            self.reward_avg = self.reward_avg + (1.0 / n) * (reward - self.reward_avg)
+            self.reward_var = self.reward_var + (1.0 / n) * ((reward - self.reward_avg) ** 2 - self.reward_var)
+            if n > 1:
+                spread = np.sqrt(self.reward_var)
+                reward = np.divide(reward - self.reward_avg, spread, out=np.zeros(3), where=spread > 0)
+            else:
+                reward = np.clip(reward, 0, 1)
+            return float(np.mean(reward))
+
+    return GuardedKnockoffNets
+
+
+class _NumpyWithSeededRandomState:
+    """numpy, except that an argument-less RandomState() is seeded from numpy's global generator."""
+
+    def __init__(self):
+        import numpy
+
+        self._numpy = numpy
+        self.random = _SeededRandomModule(numpy.random)
+
+    def __getattr__(self, name):
+        return getattr(self._numpy, name)
+
+
+class _SeededRandomModule:
+    def __init__(self, random_module):
+        self._random = random_module
+
+    def RandomState(self, seed=None):  # noqa: N802 - mirrors numpy's name
+        if seed is None:
+            seed = int(self._random.randint(0, 2**31 - 1))
+        return self._random.RandomState(seed)
+
+    def __getattr__(self, name):
+        return getattr(self._random, name)
+
+
+def reproducible_hopskipjump(*args, **kwargs):
+    """A HopSkipJump whose random starting points follow numpy's global seed.
+
+    ART 1.20.1's HopSkipJump._init_sample draws its starting images from an unseeded
+    ``np.random.RandomState()``, so the same seed gives different adversarial examples and
+    query counts on every run. The subclass seeds that generator from np.random instead.
+    """
+    from art.attacks.evasion import HopSkipJump
+    from art.attacks.evasion import hop_skip_jump as hop_skip_jump_module
+
+    class ReproducibleHopSkipJump(HopSkipJump):
+        def _init_sample(self, *init_args, **init_kwargs):
+            original = hop_skip_jump_module.np
+            hop_skip_jump_module.np = _NumpyWithSeededRandomState()
+            try:
+                return super()._init_sample(*init_args, **init_kwargs)
+            finally:
+                hop_skip_jump_module.np = original
+
+    return ReproducibleHopSkipJump(*args, **kwargs)

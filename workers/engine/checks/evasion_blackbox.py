@@ -42,9 +42,9 @@ def summary(metrics: dict) -> str:
 
 
 def _hopskipjump(classifier, params: dict, norm):
-    from art.attacks.evasion import HopSkipJump
+    from workers.engine.art_compat import reproducible_hopskipjump
 
-    return HopSkipJump(
+    return reproducible_hopskipjump(
         classifier,
         targeted=False,
         norm=norm,
@@ -83,6 +83,8 @@ def run(ctx: CheckContext) -> CheckOutcome:
     indices = select_indices(len(ctx.data.x_eval), params.get("max_samples"), ctx.seed)
     x = np.ascontiguousarray(ctx.data.x_eval[indices], dtype=np.float32)
     y = np.asarray(ctx.data.y_eval[indices], dtype=np.int64)
+    if budget < len(x):
+        raise ValueError(f"the query budget ({budget}) is smaller than the {len(x)} samples to classify")
     clean_correct = model.predict_labels(x) == y
     targets = np.flatnonzero(clean_correct)
 
@@ -108,13 +110,6 @@ def run(ctx: CheckContext) -> CheckOutcome:
     step = 0
     for name in plan:
         spent_before = model.queries
-        remaining = budget - (model.queries - queries_before)
-        if name == "hopskipjump":
-            classifier = model.proba_classifier(label_only=True, query_limit=max(0, remaining))
-            attack = _hopskipjump(classifier, params, norm)
-        else:
-            classifier = model.proba_classifier(query_limit=max(0, remaining))
-            attack = _square(classifier, params, norm, eps)
         reseed(ctx.seed)
         attacked, fooled, distances, exhausted = [], [], [], False
         for start in range(0, len(targets), chunk):
@@ -122,6 +117,15 @@ def run(ctx: CheckContext) -> CheckOutcome:
             ctx.progress(step / steps_total, f"{name} on samples {start + 1}–{min(start + chunk, len(targets))}")
             step += 1
             batch = targets[start : start + chunk]
+            # The budget covers every prediction of the check, including the final label check of the chunk.
+            attack_allowance = budget - (model.queries - queries_before) - len(batch)
+            if attack_allowance <= 0:
+                exhausted = True
+                break
+            if name == "hopskipjump":
+                attack = _hopskipjump(model.proba_classifier(label_only=True, query_limit=attack_allowance), params, norm)
+            else:
+                attack = _square(model.proba_classifier(query_limit=attack_allowance), params, norm, eps)
             one_hot = np.eye(model.nb_classes, dtype=np.float32)[y[batch]]
             try:
                 x_adv = attack.generate(x[batch], y=one_hot).astype(np.float32)
