@@ -75,7 +75,9 @@ def thief_classifier(model, *, lr: float):
 
 
 def extraction_attack(name: str, victim_view, *, budget: int, epochs: int, batch_size: int, use_probability: bool, sampling: str = "random"):
-    from art.attacks.extraction import CopycatCNN, KnockoffNets
+    from art.attacks.extraction import CopycatCNN
+
+    from workers.engine.art_compat import knockoff_nets_class
 
     if name == "copycat":
         return CopycatCNN(
@@ -86,7 +88,7 @@ def extraction_attack(name: str, victim_view, *, budget: int, epochs: int, batch
             nb_stolen=budget,
             use_probability=use_probability,
         )
-    return KnockoffNets(
+    return knockoff_nets_class()(
         victim_view,
         batch_size_fit=batch_size,
         batch_size_query=batch_size,
