@@ -1,0 +1,5 @@
+"""riskapp: adversarial assessments of ML models, turned into compliance evidence."""
+
+from workers.celery import app as celery_app
+
+__all__ = ["celery_app"]

@@ -1,0 +1,66 @@
+"""Pages that belong to no single app: the dashboard and organization settings (members, API tokens)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from riskapp.accounts.models import ApiToken, Membership, Role
+from riskapp.accounts.permissions import can_write
+from riskapp.accounts.services import api_token_create, api_token_revoke
+from riskapp.audit.selectors import audit_events_for
+from riskapp.web.selectors import dashboard_summary
+
+
+@login_required
+def dashboard(request):
+    organization = request.organization
+    if not organization:
+        return render(request, "web/no_organization.html")
+    return render(request, "web/dashboard.html", {"summary": dashboard_summary(organization=organization)})
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="What the token is for, e.g. “CI pipeline”.")
+
+
+@login_required
+def settings_page(request):
+    organization = request.organization
+    if not organization:
+        return render(request, "web/no_organization.html")
+    new_token = None
+    form = ApiTokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        _token, new_token = api_token_create(user=request.user, organization=organization, name=form.cleaned_data["name"])
+        messages.success(request, "Token created. Copy it now: it will not be shown again.")
+        form = ApiTokenForm()
+    context = {
+        "organization": organization,
+        "memberships": Membership.objects.filter(organization=organization).select_related("user"),
+        "tokens": ApiToken.objects.filter(organization=organization, user=request.user),
+        "token_form": form,
+        "new_token": new_token,
+        "is_admin": can_write(request.user, organization.pk, Role.ADMIN),
+        "audit_events": audit_events_for(organization=organization, limit=25),
+        "settings_templates": [template_name for template_name, _ in SETTINGS_SECTIONS],
+    }
+    for _template_name, context_fn in SETTINGS_SECTIONS:
+        context.update(context_fn(request))
+    return render(request, "web/settings.html", context)
+
+
+# Apps add (template name, context function(request) -> dict) to show their settings on this page.
+SETTINGS_SECTIONS: list = []
+
+
+@login_required
+@require_POST
+def token_revoke(request, token_id: int):
+    token = get_object_or_404(ApiToken, pk=token_id, user=request.user, organization=request.organization)
+    api_token_revoke(token=token, actor=request.user)
+    messages.success(request, f"Token “{token.name}” revoked.")
+    return redirect("web:settings")

@@ -1,0 +1,44 @@
+"""Thin Celery tasks: each takes ids, calls one service, and owns only retries, limits and its queue."""
+
+from __future__ import annotations
+
+import socket
+
+from celery import shared_task
+
+from workers.celery import assessment_time_limits
+
+
+@shared_task(name="workers.tasks.worker_heartbeat", ignore_result=True)
+def worker_heartbeat(queues: str = "") -> None:
+    from riskapp.ops.services import worker_heartbeat_record
+
+    worker_heartbeat_record(hostname=socket.gethostname(), queues=queues)
+
+
+@shared_task(name="workers.tasks.validate_model_version", ignore_result=True, **assessment_time_limits())
+def validate_model_version(version_id: int) -> None:
+    from riskapp.assets.services import model_version_validate
+
+    model_version_validate(version_id=version_id)
+
+
+@shared_task(name="workers.tasks.validate_dataset", ignore_result=True, **assessment_time_limits())
+def validate_dataset(dataset_id: int) -> None:
+    from riskapp.assets.services import dataset_validate
+
+    dataset_validate(dataset_id=dataset_id)
+
+
+@shared_task(name="workers.tasks.run_assessment", ignore_result=True, **assessment_time_limits())
+def run_assessment(run_id: int) -> None:
+    from riskapp.assessments.services import run_execute
+
+    run_execute(run_id=run_id)
+
+
+@shared_task(name="workers.tasks.reap_stale_runs", ignore_result=True)
+def reap_stale_runs() -> None:
+    from riskapp.assessments.services import runs_reap_stale
+
+    runs_reap_stale()
