@@ -42,3 +42,10 @@ def reap_stale_runs() -> None:
     from riskapp.assessments.services import runs_reap_stale
 
     runs_reap_stale()
+
+
+@shared_task(name="workers.tasks.dispatch_queued_runs", ignore_result=True)
+def dispatch_queued_runs() -> None:
+    from riskapp.assessments.services import runs_dispatch_queued
+
+    runs_dispatch_queued()
