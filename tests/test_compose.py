@@ -1,5 +1,6 @@
 """docker-compose.yml is valid (checked with Debian's docker-compose; no container engine runs here)."""
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,8 +13,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose is not installed on this machine")
 def test_compose_file_validates_with_docker_compose():
+    env = {**os.environ, "RISKAPP_SECRET_KEY": "compose-validation", "POSTGRES_PASSWORD": "compose-validation"}
     result = subprocess.run(["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=60, env=env)
     assert result.returncode == 0, result.stderr
 
 

@@ -1,0 +1,70 @@
+"""Run the whole service from one command: web server, Celery worker and beat; Ctrl-C stops all three."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Start the web server, a Celery worker and Celery beat together (the `make run` stack)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
+
+    def handle(self, *args, host, port, concurrency, **options):
+        python = sys.executable
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        commands = {
+            "web": [python, "manage.py", "runserver", f"{host}:{port}", "--noreload"],
+            "worker": [python, "-m", "celery", "-A", "workers.celery", "worker", "-Q", "assess-gpu,assess-cpu,default",
+                       "-c", str(concurrency), "-l", "INFO", "-n", "local@%h", "--without-gossip", "--without-mingle"],
+            "beat": [python, "-m", "celery", "-A", "workers.celery", "beat", "-l", "INFO",
+                     "-S", "django_celery_beat.schedulers:DatabaseScheduler",
+                     "--pidfile", str(settings.VAR_DIR / "celerybeat.pid")],
+        }
+        (settings.VAR_DIR / "celerybeat.pid").unlink(missing_ok=True)
+        processes = {name: subprocess.Popen(cmd, env=env, start_new_session=True) for name, cmd in commands.items()}
+        url = f"http://{host}:{port}/"
+        self.stdout.write(self.style.SUCCESS(
+            f"\nriskapp is starting at {url}\n"
+            f"  Login: demo / {settings.RISKAPP_DEMO_PASSWORD}\n"
+            f"  Database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}, "
+            f"broker: {str(settings.CELERY_BROKER_URL).split('://', 1)[0]}\n"
+            f"  Press Ctrl-C to stop the web server, the worker and beat.\n"))
+
+        stopping = False
+
+        def stop(*_):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            while not stopping:
+                for name, proc in processes.items():
+                    if proc.poll() is not None:
+                        self.stderr.write(f"{name} exited with code {proc.returncode}; stopping the others.")
+                        stopping = True
+                        break
+                time.sleep(0.5)
+        finally:
+            for proc in processes.values():
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGTERM)
+            deadline = time.monotonic() + 15
+            for proc in processes.values():
+                try:
+                    proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+            self.stdout.write("Stopped web server, worker and beat.")
