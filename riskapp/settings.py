@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "riskapp.assessments",
     "riskapp.compliance",
     "riskapp.monitoring",
+    "riskapp.screening",
     "riskapp.web",
 ]
 
@@ -207,6 +208,9 @@ EMAIL_HOST_PASSWORD = env_str("RISKAPP_SMTP_PASSWORD")
 EMAIL_USE_TLS = env_bool("RISKAPP_SMTP_TLS", True)
 EMAIL_TIMEOUT = env_int("RISKAPP_SMTP_TIMEOUT", 15, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("RISKAPP_FROM_EMAIL", "riskapp <riskapp@localhost>")
+# Alert deliveries that fail transiently (5xx, timeouts) are retried with exponential backoff from this base.
+RISKAPP_ALERT_RETRY_BASE_S = env_int("RISKAPP_ALERT_RETRY_BASE_S", 30, minimum=0)
+RISKAPP_ALERT_MAX_ATTEMPTS = env_int("RISKAPP_ALERT_MAX_ATTEMPTS", 6, minimum=1)
 
 # --- API --------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

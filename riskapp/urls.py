@@ -11,7 +11,7 @@ from riskapp.accounts.views import RateLimitedLoginView
 from riskapp.api_router import router
 
 # Apps register their viewsets on the shared router when their api module is imported.
-API_APPS = ["accounts", "audit", "assets", "assessments", "compliance", "monitoring"]
+API_APPS = ["accounts", "audit", "assets", "assessments", "compliance", "monitoring", "screening"]
 app_api_urlpatterns = []
 for _app in API_APPS:
     import_module(f"riskapp.{_app}.api")
@@ -29,5 +29,6 @@ urlpatterns = [
     path("assessments/", include(("riskapp.assessments.urls", "assessments"))),
     path("compliance/", include(("riskapp.compliance.urls", "compliance"))),
     path("monitoring/", include(("riskapp.monitoring.urls", "monitoring"))),
+    path("screening/", include(("riskapp.screening.urls", "screening"))),
     path("", include(("riskapp.web.urls", "web"))),
 ]
