@@ -49,3 +49,20 @@ def dispatch_queued_runs() -> None:
     from riskapp.assessments.services import runs_dispatch_queued
 
     runs_dispatch_queued()
+
+
+@shared_task(name="workers.tasks.run_scheduled_assessment", ignore_result=True)
+def run_scheduled_assessment(schedule_id: int) -> None:
+    from riskapp.monitoring.services import schedule_fire
+
+    schedule_fire(schedule_id=schedule_id)
+
+
+@shared_task(bind=True, name="workers.tasks.deliver_alert", ignore_result=True, max_retries=None)
+def deliver_alert(self, delivery_id: int) -> None:
+    from riskapp.monitoring.services import delivery_attempt, retry_countdown
+
+    following = delivery_attempt(delivery_id=delivery_id)
+    if following is not None:
+        # Each attempt is its own Delivery row; the retry carries the next row's id.
+        raise self.retry(args=(following.pk,), countdown=retry_countdown(following.attempt))
