@@ -23,17 +23,27 @@ CONTEXT_ONLY = "context"
 # direction in which a metric improves. A rule may only bound a metric from the side that makes
 # sense (a floor on what should be high, a ceiling on what should be low).
 CHECK_METRICS: dict[str, dict[str, str]] = {
+    # Names are the keys of the engine's CheckResult.metrics (workers/engine/checks/*.py); the engine is the
+    # source of truth, and tests/compliance/test_engine_metric_contract.py reads the checks to keep it so.
     "evasion.whitebox": {
         "clean_accuracy": HIGHER_IS_BETTER,
-        "robust_accuracy_at_profile_eps": HIGHER_IS_BETTER,
+        # At reference_epsilon (L∞), the profile's ε, worst case per example over the attacks.
+        "robust_accuracy": HIGHER_IS_BETTER,
+        # None: accuracy never halved within the ε grid, which passes a floor (see NONE_MEANS).
         "breaking_epsilon": HIGHER_IS_BETTER,
         "attack_success_rate": LOWER_IS_BETTER,
+        "reference_epsilon": CONTEXT_ONLY,
+        "mean_perturbation_norm": CONTEXT_ONLY,
     },
     "evasion.blackbox": {
+        # None: no sample was attacked (none was classified correctly), so no verdict.
         "success_rate": LOWER_IS_BETTER,
+        # None: no attack succeeded at any size, which passes a floor when samples were attacked.
         "median_perturbation": HIGHER_IS_BETTER,
+        "robust_accuracy": HIGHER_IS_BETTER,
+        "queries_used": CONTEXT_ONLY,
     },
-    "evasion.sanity": {"sanity_passed": HIGHER_IS_BETTER},
+    "evasion.sanity": {"all_passed": HIGHER_IS_BETTER},
     "poisoning.backdoor": {
         "attack_success_rate": LOWER_IS_BETTER,
         # A backdoor that costs little clean accuracy is stealthier, not safer: context, not a criterion.
@@ -42,9 +52,17 @@ CHECK_METRICS: dict[str, dict[str, str]] = {
     "poisoning.data_scan": {
         "detector_recall": HIGHER_IS_BETTER,
         "suspected_fraction": LOWER_IS_BETTER,
+        "suspected_excess": LOWER_IS_BETTER,
     },
-    "integrity.data": {"integrity_passed": HIGHER_IS_BETTER},
-    "extraction": {"max_agreement": LOWER_IS_BETTER},
+    "integrity.data": {
+        # None: no registered hash to compare with.
+        "hash_matches": HIGHER_IS_BETTER,
+        "nan_count": LOWER_IS_BETTER,
+        "out_of_range_fraction": LOWER_IS_BETTER,
+        "duplicate_fraction": LOWER_IS_BETTER,
+    },
+    # Best agreement of a stolen copy with the victim over the query budgets, on the headline output.
+    "extraction": {"agreement": LOWER_IS_BETTER, "stolen_accuracy": CONTEXT_ONLY},
     "inference.membership": {
         "auc": LOWER_IS_BETTER,
         "tpr_at_1pct_fpr": LOWER_IS_BETTER,
@@ -52,23 +70,40 @@ CHECK_METRICS: dict[str, dict[str, str]] = {
     },
     "inference.attribute": {"advantage_over_baseline": LOWER_IS_BETTER},
     "defense.adversarial_training": {
-        "robust_accuracy_gain": HIGHER_IS_BETTER,
-        "clean_accuracy_cost": LOWER_IS_BETTER,
+        "robust_gain": HIGHER_IS_BETTER,
+        "clean_cost": LOWER_IS_BETTER,
     },
     "defense.distillation": {
-        "robust_accuracy_gain": HIGHER_IS_BETTER,
-        "clean_accuracy_cost": LOWER_IS_BETTER,
+        "robust_gain": HIGHER_IS_BETTER,
+        "clean_cost": LOWER_IS_BETTER,
     },
     "defense.preprocessing": {
-        "robust_accuracy_gain": HIGHER_IS_BETTER,
-        "clean_accuracy_cost": LOWER_IS_BETTER,
+        # Best gain over the preprocessors, measured with the adaptive (BPDA) attack.
+        "best_robust_gain": HIGHER_IS_BETTER,
+        "robust_accuracy_undefended": CONTEXT_ONLY,
     },
     "detection.train": {
-        "detection_rate_adaptive": HIGHER_IS_BETTER,
+        # None: the profile turned the adaptive attack off, so no verdict.
+        "adaptive_detection_rate": HIGHER_IS_BETTER,
+        "detection_rate": HIGHER_IS_BETTER,
         "false_positive_rate": LOWER_IS_BETTER,
     },
     # Not an engine check: the record that a scheduled re-assessment ran (or was missed).
     "monitoring.schedule": {},
+}
+
+# What a metric the engine reports as None (JSON null) means for a bounds rule. Unlisted: no verdict.
+PASSES_WHEN_NONE = "pass"
+NO_VERDICT_WHEN_NONE = "no_verdict"
+NONE_MEANS: dict[tuple[str, str], str] = {
+    # The worst-case attack never halved accuracy anywhere in the ε grid: the breaking point lies beyond it.
+    ("evasion.whitebox", "breaking_epsilon"): PASSES_WHEN_NONE,
+    # No attack found any adversarial input within the query budget (when samples were attacked at all).
+    ("evasion.blackbox", "median_perturbation"): PASSES_WHEN_NONE,
+}
+# The metric that must be positive for a PASSES_WHEN_NONE reading to count: otherwise nothing was tried.
+NONE_NEEDS_ATTEMPTS: dict[tuple[str, str], str] = {
+    ("evasion.blackbox", "median_perturbation"): "attacked",
 }
 CHECK_KINDS = tuple(CHECK_METRICS)
 

@@ -293,7 +293,7 @@ def _framework(**changes) -> dict:
 
 
 def _rule(**changes) -> dict:
-    rule = {"id": "r1", "kind": "evasion.whitebox", "metric": "robust_accuracy_at_profile_eps",
+    rule = {"id": "r1", "kind": "evasion.whitebox", "metric": "robust_accuracy",
             "rule": {"min": "threshold"}, "controls": {"demo": ["G.1"]}, "rationale": "Because."}
     rule.update(changes)
     return rule
@@ -387,7 +387,7 @@ def test_invalid_yaml_names_the_line(tmp_path):
         ({"controls": {"demo": ["G"]}}, "needs manual evidence"),
         ({"controls": {"demo": ["G.1", "G.1"]}}, "listed twice"),
         ({"kind": "evasion.greybox"}, "unknown check kind 'evasion.greybox'"),
-        ({"metric": "robust_accuracy"}, "evasion.whitebox produces no metric 'robust_accuracy'"),
+        ({"metric": "robust_accuracy_at_profile_eps"}, "evasion.whitebox produces no metric 'robust_accuracy_at_profile_eps'"),
         ({"rule": {"above": 0.5}}, "a bounds rule is"),
         ({"rule": {}}, "a bounds rule is"),
         ({"rule": "sometimes"}, "rule must be 'status_only', 'performed' or a mapping"),

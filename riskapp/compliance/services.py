@@ -1,0 +1,437 @@
+"""Writes of the compliance app: catalog loading, the evidence ledger, manual evidence, reports, share links."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from riskapp.audit.services import audit_record
+from riskapp.compliance import catalog_schema
+from riskapp.compliance.models import (
+    Control,
+    EvidenceChain,
+    EvidenceRecord,
+    Framework,
+    ManualEvidence,
+    MappingRule,
+    Report,
+    ReportFormat,
+    ReportStatus,
+    ShareLink,
+)
+from riskapp.compliance.rules import (
+    COMPLETED_CHECK_STATUSES,
+    canonical_json,
+    judge,
+    record_verdict,
+    sha256_text,
+)
+
+logger = logging.getLogger(__name__)
+
+EVIDENCE_SCHEMA = "riskapp.evidence/1"
+
+
+# --- catalog ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CatalogLoadSummary:
+    frameworks_loaded: list[str] = field(default_factory=list)
+    frameworks_unchanged: list[str] = field(default_factory=list)
+    controls_created: int = 0
+    controls_updated: int = 0
+    controls_retired: int = 0
+    rules_created: int = 0
+    rules_updated: int = 0
+    rules_retired: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.controls_created or self.controls_updated or self.controls_retired
+                     or self.rules_created or self.rules_updated or self.rules_retired)
+
+
+def _file_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+_CONTROL_FIELDS = ("title", "description", "automated_evidence", "kinds", "assessable", "aliases", "attributes",
+                   "note", "catalog_version", "order")
+
+
+def _load_framework(spec: catalog_schema.Framework, order: int, now, summary: CatalogLoadSummary) -> Framework:
+    digest = _file_sha256(spec.path)
+    framework = Framework.objects.filter(slug=spec.slug).first()
+    header = dict(name=spec.name, version=spec.version, publisher=spec.publisher, url=spec.url,
+                  source_notes=spec.source_notes, attributes=dict(spec.attributes), order=order)
+    if framework is not None and framework.catalog_sha256 == digest:
+        changed = {key: value for key, value in header.items() if getattr(framework, key) != value}
+        if not changed:
+            summary.frameworks_unchanged.append(spec.slug)
+            return framework
+    if framework is None:
+        framework = Framework.objects.create(slug=spec.slug, catalog_sha256=digest, **header)
+    else:
+        for key, value in header.items():
+            setattr(framework, key, value)
+        framework.catalog_sha256 = digest
+        framework.save()
+    summary.frameworks_loaded.append(spec.slug)
+
+    existing = {control.ref_id: control for control in Control.objects.filter(framework=framework)}
+    seen = set()
+    changes = []
+    for position, item in enumerate(spec.controls):
+        seen.add(item.ref_id)
+        values = dict(title=item.title, description=item.description, automated_evidence=item.automated_evidence,
+                      kinds=list(item.kinds), assessable=item.assessable, aliases=list(item.aliases),
+                      attributes=dict(item.attributes), note=item.note, catalog_version=spec.version,
+                      order=position)
+        control = existing.get(item.ref_id)
+        if control is None:
+            existing[item.ref_id] = Control.objects.create(framework=framework, ref_id=item.ref_id, **values)
+            summary.controls_created += 1
+            continue
+        diff = {key: (getattr(control, key), value) for key, value in values.items()
+                if getattr(control, key) != value}
+        if diff or control.retired_at is not None:
+            for key, (_old, value) in diff.items():
+                setattr(control, key, value)
+            control.retired_at = None
+            control.save()
+            summary.controls_updated += 1
+            # The previous wording stays in the audit trail; evidence keeps pointing at the same row.
+            changes.append({"ref_id": item.ref_id, "changed": {key: old for key, (old, _new) in diff.items()
+                                                               if key in ("title", "description")}})
+    for item in spec.controls:
+        control = existing[item.ref_id]
+        parent_id = existing[item.parent].pk if item.parent else None
+        if control.parent_id != parent_id:
+            control.parent_id = parent_id
+            control.save(update_fields=["parent"])
+    for ref_id, control in existing.items():
+        if ref_id not in seen and control.retired_at is None:
+            # Never deleted: evidence and manual evidence may point at it.
+            control.retired_at = now
+            control.save(update_fields=["retired_at"])
+            summary.controls_retired += 1
+            changes.append({"ref_id": ref_id, "retired": True})
+    if changes:
+        audit_record(actor="system", organization=None, action="compliance.catalog_update", obj=framework,
+                     details={"version": spec.version, "catalog_sha256": digest, "controls": changes[:200]})
+    return framework
+
+
+def _load_rules(mapping: catalog_schema.CheckMapping, frameworks: dict[str, Framework], now,
+                summary: CatalogLoadSummary) -> None:
+    controls = {(control.framework.slug, control.ref_id): control
+                for control in Control.objects.select_related("framework").filter(retired_at__isnull=True)}
+    existing = {rule.rule_id: rule for rule in MappingRule.objects.prefetch_related("controls")}
+    seen = set()
+    for position, item in enumerate(mapping.rules):
+        seen.add(item.id)
+        values = dict(kinds=list(item.kinds), metric=item.metric or "", style=item.style,
+                      minimum=item.minimum, maximum=item.maximum, rationale=item.rationale, order=position)
+        targets = {controls[(slug, ref_id)].pk for slug, ref_ids in item.controls.items() for ref_id in ref_ids}
+        rule = existing.get(item.id)
+        if rule is None:
+            rule = MappingRule.objects.create(rule_id=item.id, **values)
+            rule.controls.set(targets)
+            summary.rules_created += 1
+            continue
+        diff = {key: value for key, value in values.items() if getattr(rule, key) != value}
+        current = {control.pk for control in rule.controls.all()}
+        if diff or current != targets or rule.retired_at is not None:
+            for key, value in diff.items():
+                setattr(rule, key, value)
+            rule.retired_at = None
+            rule.save()
+            if current != targets:
+                rule.controls.set(targets)
+            summary.rules_updated += 1
+    for rule_id, rule in existing.items():
+        if rule_id not in seen and rule.retired_at is None:
+            rule.retired_at = now
+            rule.save(update_fields=["retired_at"])
+            summary.rules_retired += 1
+
+
+def catalog_load(*, directory: str | Path | None = None) -> CatalogLoadSummary:
+    """Load the YAML catalogs and mapping into the database; running it again on the same files changes nothing.
+
+    Controls are keyed on (framework, ref_id): a changed file updates titles in place (the old wording goes
+    to the audit trail) and a control that left the file is marked retired, never deleted.
+    """
+    catalog = catalog_schema.load_all(directory or catalog_schema.CATALOG_DIR)
+    summary = CatalogLoadSummary()
+    now = timezone.now()
+    with transaction.atomic():
+        frameworks = {}
+        for order, spec in enumerate(sorted(catalog.frameworks.values(), key=_framework_order)):
+            frameworks[spec.slug] = _load_framework(spec, order, now, summary)
+        if summary.frameworks_loaded or _mapping_changed(catalog.mapping):
+            _load_rules(catalog.mapping, frameworks, now, summary)
+    return summary
+
+
+_FRAMEWORK_ORDER = ["iso-42001", "nist-ai-rmf", "eu-ai-act", "mitre-atlas", "owasp-ml-top10"]
+
+
+def _framework_order(spec: catalog_schema.Framework):
+    return (_FRAMEWORK_ORDER.index(spec.slug) if spec.slug in _FRAMEWORK_ORDER else len(_FRAMEWORK_ORDER), spec.slug)
+
+
+def _mapping_changed(mapping: catalog_schema.CheckMapping) -> bool:
+    # The mapping has no version row of its own: compare what the file says with the active rules.
+    active = {rule.rule_id: rule for rule in MappingRule.objects.filter(retired_at__isnull=True)
+              .prefetch_related("controls__framework")}
+    if set(active) != {rule.id for rule in mapping.rules}:
+        return True
+    for position, item in enumerate(mapping.rules):
+        rule = active[item.id]
+        targets = {(control.framework.slug, control.ref_id) for control in rule.controls.all()}
+        wanted = {(slug, ref_id) for slug, ref_ids in item.controls.items() for ref_id in ref_ids}
+        if (rule.kinds != list(item.kinds) or rule.metric != (item.metric or "") or rule.style != item.style
+                or rule.minimum != item.minimum or rule.maximum != item.maximum
+                or rule.rationale != item.rationale or rule.order != position or targets != wanted):
+            return True
+    return False
+
+
+def catalog_load_after_migrate(sender=None, **kwargs) -> None:
+    """post_migrate receiver: every migrated (or flushed) database gets the shipped catalogs."""
+    using = kwargs.get("using", "default")
+    if using != "default":
+        return
+    summary = catalog_load()
+    if summary.changed and kwargs.get("verbosity", 1) >= 1:
+        logger.info("compliance catalogs loaded: %s", summary)
+
+
+# --- evidence ledger ----------------------------------------------------------------------------------
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _check_payload(check, outcomes: list) -> dict:
+    full = {"kind": check.kind, "status": check.status, "metrics": check.metrics, "thresholds": check.thresholds,
+            "parameters": check.parameters, "seed": check.seed, "verdict": check.verdict}
+    contract = catalog_schema.CHECK_METRICS.get(check.kind, {})
+    named = {metric for metric in contract} | {o.metric for o in outcomes if o.metric}
+    return {
+        "kind": check.kind,
+        "status": check.status,
+        "verdict": check.verdict,
+        "metrics": {metric: check.metrics[metric] for metric in sorted(named) if metric in check.metrics},
+        "thresholds": check.thresholds,
+        "parameters": check.parameters,
+        "seed": check.seed,
+        "queries": check.queries,
+        "duration_s": check.duration_s,
+        # Binds the full result (curves, per-attack figures) without copying it into every record.
+        "result_sha256": sha256_text(canonical_json(full)),
+    }
+
+
+def _run_payload(run) -> dict:
+    version = run.version
+    datasets = {}
+    for role, dataset in (("evaluation", run.evaluation_dataset), ("training", run.training_dataset),
+                          ("holdout", run.holdout_dataset)):
+        if dataset is not None:
+            datasets[role] = {"id": dataset.pk, "name": dataset.name, "sha256": dataset.sha256}
+    return {
+        "id": run.pk,
+        "asset": {"id": run.asset_id, "name": run.asset.name, "risk_tier": run.asset.risk_tier},
+        "model_version": {"id": version.pk, "label": version.label, "format": version.format,
+                          "sha256": version.sha256},
+        "profile": {"slug": run.profile.slug, "name": run.profile.name},
+        "suite": run.profile_snapshot,
+        "seed": run.seed,
+        "device": run.device,
+        "versions": run.versions,
+        "artifact_sha256": run.artifact_sha256,
+        "data_hashes": run.data_hashes,
+        "datasets": datasets,
+        "trigger": run.trigger,
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "unreliable": run.unreliable,
+        "unreliable_reasons": run.unreliable_reasons,
+    }
+
+
+def _active_rules() -> list[MappingRule]:
+    return list(MappingRule.objects.filter(retired_at__isnull=True)
+                .prefetch_related("controls__framework").order_by("order"))
+
+
+def _chain_for(organization) -> None:
+    if EvidenceChain.objects.filter(organization=organization).exists():
+        return
+    try:
+        with transaction.atomic():
+            EvidenceChain.objects.create(organization=organization)
+    except IntegrityError:
+        pass  # another writer created it first
+
+
+def evidence_record_for_run(*, run) -> list[EvidenceRecord]:
+    """One immutable, hash-chained evidence record per control the mapping links to the run's completed checks.
+
+    Idempotent: a redelivered run returns the records it already has. Safe under concurrency: appends are
+    serialized on the organization's chain-head row (select_for_update; SQLite serializes writers itself).
+    """
+    from riskapp.assessments.models import AssessmentRun, RunStatus
+
+    run = (AssessmentRun.objects.select_related("asset", "organization", "version", "profile", "evaluation_dataset",
+                                                "training_dataset", "holdout_dataset")
+           .get(pk=run.pk))
+    if run.status != RunStatus.SUCCEEDED:
+        logger.info("run %s is %s: no evidence recorded", run.pk, run.status)
+        return []
+    existing = list(EvidenceRecord.objects.filter(run=run).order_by("seq"))
+    if existing:
+        return existing
+
+    checks = [check for check in run.checks.all().order_by("order") if check.status in COMPLETED_CHECK_STATUSES]
+    per_control: dict[int, tuple[Control, list, dict]] = {}
+    for rule in _active_rules():
+        for check in checks:
+            if check.kind not in rule.kinds:
+                continue
+            outcome = judge(rule_id=rule.rule_id, style=rule.style, metric=rule.metric or None,
+                            minimum=rule.minimum, maximum=rule.maximum, kind=check.kind, status=check.status,
+                            metrics=check.metrics or {}, thresholds=check.thresholds or {},
+                            unreliable=run.unreliable)
+            for control in rule.controls.all():
+                if control.retired_at is not None:
+                    continue
+                entry = per_control.setdefault(control.pk, (control, [], {}))
+                entry[1].append((outcome, rule))
+                entry[2][check.kind] = check
+    if not per_control:
+        return []
+
+    run_payload = _run_payload(run)
+    measured_at = run.finished_at or timezone.now()
+    drafts = []
+    for control, outcomes_rules, used_checks in sorted(per_control.values(),
+                                                       key=lambda entry: (entry[0].framework.order, entry[0].order)):
+        outcomes = [outcome for outcome, _rule in outcomes_rules]
+        verdict = record_verdict(outcomes)
+        drafts.append((control, verdict, {
+            "schema": EVIDENCE_SCHEMA,
+            "organization": {"id": run.organization_id, "slug": run.organization.slug},
+            "control": {"id": control.pk, "framework": control.framework.slug,
+                        "framework_version": control.framework.version, "ref_id": control.ref_id,
+                        "title": control.title},
+            "run": run_payload,
+            "checks": [_check_payload(check, [o for o in outcomes if o.kind == kind])
+                       for kind, check in sorted(used_checks.items())],
+            "rules": [dict(outcome.as_dict(), rationale=rule.rationale) for outcome, rule in outcomes_rules],
+            "verdict": verdict,
+            "measured_at": _iso(measured_at),
+        }))
+
+    _chain_for(run.organization)
+    with transaction.atomic():
+        chain = EvidenceChain.objects.select_for_update().get(organization=run.organization)
+        # Checked again under the lock: a redelivery that raced this one may have appended first.
+        existing = list(EvidenceRecord.objects.filter(run=run).order_by("seq"))
+        if existing:
+            return existing
+        now = timezone.now()
+        prev, seq, records = chain.head_sha256, chain.length, []
+        for control, verdict, body in drafts:
+            seq += 1
+            body = dict(body, seq=seq, prev_sha256=prev, recorded_at=_iso(now))
+            payload = canonical_json(body)
+            digest = sha256_text(payload)
+            record = EvidenceRecord(organization=run.organization, seq=seq, run=run, asset=run.asset,
+                                    control=control, verdict=verdict, payload=payload, payload_sha256=digest,
+                                    prev_sha256=prev, measured_at=measured_at, created_at=now)
+            records.append(record)
+            prev = digest
+        EvidenceRecord.objects.bulk_create(records)
+        chain.length, chain.head_sha256 = seq, prev
+        chain.save(update_fields=["length", "head_sha256", "updated_at"])
+        audit_record(actor="system", organization=run.organization, action="evidence.record", obj=run,
+                     details={"records": len(records), "first_seq": records[0].seq, "last_seq": seq,
+                              "head_sha256": prev})
+    return records
+
+
+@dataclass
+class VerifyResult:
+    ok: bool
+    records: int
+    head: str
+    first_bad: dict | None = None
+
+    def as_dict(self) -> dict:
+        return {"ok": self.ok, "records": self.records, "first_bad": self.first_bad, "head": self.head}
+
+
+def evidence_verify(*, organization) -> VerifyResult:
+    """Walk the organization's chain from the first record; name the first record that does not match."""
+    import json
+
+    chain = EvidenceChain.objects.filter(organization=organization).first()
+    prev = ""
+    count = 0
+    rows = (EvidenceRecord.objects.filter(organization=organization).order_by("seq")
+            .values_list("pk", "seq", "payload", "payload_sha256", "prev_sha256", "run_id", "control_id", "asset_id",
+                         "verdict", "measured_at"))
+
+    def bad(pk, seq, reason) -> VerifyResult:
+        return VerifyResult(ok=False, records=count, head=chain.head_sha256 if chain else "",
+                            first_bad={"id": pk, "seq": seq, "reason": reason})
+
+    for pk, seq, payload, stored_sha, stored_prev, run_id, control_id, asset_id, verdict, measured_at in rows.iterator(
+            chunk_size=500):
+        count += 1
+        if seq != count:
+            return bad(pk, seq, f"sequence gap: expected record {count}, found {seq} (a record was removed)")
+        digest = sha256_text(payload)
+        if digest != stored_sha:
+            return bad(pk, seq, "payload does not match its SHA-256: the record was changed after it was written")
+        if stored_prev != prev:
+            return bad(pk, seq, "its link to the previous record does not match: the previous record was "
+                                "changed or replaced")
+        try:
+            body = json.loads(payload)
+        except ValueError:
+            return bad(pk, seq, "payload is not valid JSON")
+        if body.get("prev_sha256") != stored_prev or body.get("seq") != seq:
+            return bad(pk, seq, "payload names another position in the chain")
+        # The columns the status pages read must say what the hashed payload says.
+        run_body = body.get("run", {})
+        if (run_body.get("id") != run_id or run_body.get("asset", {}).get("id") != asset_id
+                or body.get("control", {}).get("id") != control_id):
+            return bad(pk, seq, "the record's run, asset or control differs from what its payload names")
+        if body.get("verdict") != verdict:
+            return bad(pk, seq, f"the record's verdict {verdict!r} differs from its payload's {body.get('verdict')!r}")
+        if not body.get("measured_at") or datetime.fromisoformat(body["measured_at"]) != measured_at:
+            return bad(pk, seq, "the record's measurement date differs from its payload's")
+        prev = digest
+    head = chain.head_sha256 if chain else ""
+    if chain is not None and (chain.length != count or chain.head_sha256 != prev):
+        return VerifyResult(ok=False, records=count, head=head,
+                            first_bad={"id": None, "seq": count + 1 if chain.length > count else count,
+                                       "reason": f"the chain head says {chain.length} records ending in "
+                                                 f"{chain.head_sha256[:16]}…, the records end at {count} in "
+                                                 f"{prev[:16]}…: records were removed or added"})
+    return VerifyResult(ok=True, records=count, head=prev)
