@@ -106,6 +106,9 @@ class ModelVersion(models.Model):
     status = models.CharField(max_length=16, choices=ValidationStatus.choices, default=ValidationStatus.PENDING)
     status_reason = models.TextField(blank=True)
     white_box = models.BooleanField(default=False)  # set by validation: gradients available to ART
+    # Whether this version becomes the asset's current version once validated (a candidate can be registered
+    # alongside the live one, validated, and swapped in later).
+    make_current = models.BooleanField(default=True)
     validated_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
@@ -176,7 +179,9 @@ class Dataset(models.Model):
     file_format = models.CharField(max_length=8, blank=True)  # "npz" | "csv"
     original_filename = models.CharField(max_length=255, blank=True)
     label_column = models.CharField(max_length=100, blank=True)  # CSV only
-    sha256 = models.CharField(max_length=64, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)  # of the uploaded file (built-ins: of the arrays)
+    # SHA-256 of the loaded arrays (workers.engine.data.array_sha256): the same data hashes the same whatever the file.
+    content_sha256 = models.CharField(max_length=64, blank=True)
     size_bytes = models.BigIntegerField(default=0)
     sample_count = models.PositiveIntegerField(default=0)
     shape = models.JSONField(default=list, blank=True)  # per-sample shape
