@@ -104,6 +104,9 @@ class AlertKind(models.TextChoices):
     REGRESSION = "regression", "Metric regression"
     CONTROL = "control", "Control became non-compliant"
     UNRELIABLE = "unreliable", "Evaluation unreliable"
+    # Raised by runtime screening (riskapp.screening), not by a run.
+    SCREENING_BURST = "screening_burst", "Burst of flagged inputs in production"
+    EXTRACTION = "extraction", "Query pattern typical of model extraction"
 
 
 class AlertStatus(models.TextChoices):

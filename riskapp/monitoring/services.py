@@ -683,3 +683,42 @@ def on_version_validated(*, version) -> list[AssessmentRun]:
             continue
         runs.append(run)
     return runs
+
+
+# --- alerts raised outside assessment runs (hook: riskapp.screening) -----------------------------------------
+
+
+def alert_open_or_update(*, organization, asset, profile: Profile, kind: str, dedupe_key: str, severity: str,
+                         title: str, reasons: list[str]) -> tuple[Alert, bool]:
+    """Open an alert found outside a run (e.g. runtime screening), or update the active one with the same key.
+
+    Channels are notified when it opens. Returns (alert, opened).
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        alert = Alert.objects.select_for_update().filter(dedupe_key=dedupe_key, status__in=["open", "acknowledged"]).first()
+        if alert is None:
+            alert = Alert(organization=organization, asset=asset, profile=profile, kind=kind, dedupe_key=dedupe_key,
+                          severity=severity, title=title[:300], reasons=list(reasons), last_seen_at=now)
+            alert.full_clean()
+            try:
+                with transaction.atomic():
+                    alert.save()
+            except IntegrityError:  # another process opened it a moment ago: update that one instead
+                alert = Alert.objects.select_for_update().get(dedupe_key=dedupe_key, status__in=["open", "acknowledged"])
+            else:
+                audit_record(actor=SYSTEM, organization=organization, action="alert.open", obj=alert,
+                             details={"kind": kind, "severity": severity})
+                alert_notify(alert=alert, event=DeliveryEvent.OPENED)
+                return alert, True
+        alert.title = title[:300]
+        alert.reasons = list(reasons)
+        if SEVERITY_RANK[Severity(severity)] > SEVERITY_RANK[Severity(alert.severity)]:
+            alert.severity = severity
+        alert.occurrences += 1
+        alert.last_seen_at = now
+        alert.full_clean()
+        alert.save()
+        audit_record(actor=SYSTEM, organization=organization, action="alert.update", obj=alert,
+                     details={"kind": kind, "occurrences": alert.occurrences})
+    return alert, False
