@@ -20,7 +20,8 @@ from riskapp.compliance.catalog_schema import (
 
 PASS = "pass"
 FAIL = "fail"
-NO_VERDICT = "no_verdict"
+NO_VERDICT = "no_verdict"  # the metric could not be judged: not reported, not measurable, run unreliable
+RECORDED = "recorded"  # measured, but the profile sets no criterion for it: context, neither pass nor fail
 
 COMPLIANT = "compliant"
 NON_COMPLIANT = "non_compliant"
@@ -118,7 +119,7 @@ def judge(*, rule_id: str, style: str, metric: str | None, minimum, maximum, kin
         return RuleOutcome(rule_id, kind, style, NO_VERDICT, f"{metric} was not measurable in this run.", **base)
     base["value"] = value
     if minimum == THRESHOLD and low is None or maximum == THRESHOLD and high is None:
-        return RuleOutcome(rule_id, kind, style, NO_VERDICT,
+        return RuleOutcome(rule_id, kind, style, RECORDED,
                            f"{metric} = {_fmt(value)} recorded; the profile sets no threshold for it.", **base)
     if low is not None and value < low:
         return RuleOutcome(rule_id, kind, style, FAIL, f"{metric} = {_fmt(value)} is below {_fmt(low)}.", **base)
@@ -134,10 +135,13 @@ def judge(*, rule_id: str, style: str, metric: str | None, minimum, maximum, kin
 
 
 def record_verdict(outcomes: list[RuleOutcome]) -> str:
-    """A record's verdict: any failed rule fails the control; every rule met makes it compliant; else partial."""
+    """A record's verdict: any failed rule fails the control; a rule that could not be judged, or no criterion
+    at all, leaves it partial; otherwise every criterion the profile set was met and it is compliant."""
     if any(o.outcome == FAIL for o in outcomes):
         return NON_COMPLIANT
-    if outcomes and all(o.outcome == PASS for o in outcomes):
+    if any(o.outcome == NO_VERDICT for o in outcomes):
+        return PARTIAL
+    if any(o.outcome == PASS for o in outcomes):
         return COMPLIANT
     return PARTIAL
 
