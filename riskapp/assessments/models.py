@@ -22,7 +22,12 @@ class Profile(models.Model):
 
     class Meta:
         ordering = ["is_builtin", "name"]
-        constraints = [models.UniqueConstraint(fields=["organization", "slug"], name="unique_profile_slug_per_org")]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "slug"], name="unique_profile_slug_per_org"),
+            # NULL organizations never collide in a plain unique constraint; built-in slugs need their own.
+            models.UniqueConstraint(fields=["slug"], condition=models.Q(organization__isnull=True),
+                                    name="unique_builtin_profile_slug"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -77,9 +82,12 @@ class AssessmentRun(models.Model):
     worker_host = models.CharField(max_length=200, blank=True)
     device = models.CharField(max_length=60, blank=True)
     error = models.TextField(blank=True)
+    # Person-readable notes on what happened around the run (broker unreachable at submission, evidence or
+    # regression follow-ups that failed): [{"at": iso time, "text": ...}].
+    notes = models.JSONField(default=list, blank=True)
 
     # Outcome, filled when the run succeeds.
-    passed = models.BooleanField(null=True)
+    passed = models.BooleanField(null=True, blank=True)
     unreliable = models.BooleanField(default=False)
     unreliable_reasons = models.JSONField(default=list, blank=True)
     versions = models.JSONField(default=dict, blank=True)  # library versions the engine ran with
