@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from workers.engine import demo
 from workers.engine.data import builtin_dataset
 from workers.engine.loaders import load_model
+
+
+# The engine tests run on shared machines: one thread each (also set by the root conftest).
+torch.set_num_threads(1)
 
 
 def _splits(name: str):

@@ -28,7 +28,7 @@ FAST_PROFILE = {
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "RISKAPP_DEVICE": "cpu"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RISKAPP_DEVICE": "cpu", "OMP_NUM_THREADS": "1"}
     return subprocess.run(
         [sys.executable, "-m", "workers.engine", "assess", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
     )

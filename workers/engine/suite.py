@@ -285,7 +285,14 @@ def run_suite(
     "error" result so one broken check never hides the others.
     """
     spec = suite_spec(suite)
-    report = progress or (lambda fraction, step: None)
+    callback = progress or (lambda fraction, step: None)
+    reached = [0.0]
+
+    def report(fraction: float, step: str) -> None:
+        # Never move the bar backwards, whatever a check reports.
+        reached[0] = max(reached[0], min(float(fraction), 1.0))
+        callback(reached[0], step)
+
     stop = should_stop or (lambda: False)
     started_at = _now()
     results: list[CheckResult] = []

@@ -192,6 +192,7 @@ def run(ctx: CheckContext) -> CheckOutcome:
     metrics = {
         "sanity_failures": failures,
         "all_passed": not failures,
+        "sanity_passed": int(not failures),
         "huge_epsilon_accuracy": tests["huge_epsilon"]["accuracy"],
         "chance_level": tests["huge_epsilon"]["chance_level"],
         "tolerance": tolerance,

@@ -73,6 +73,26 @@ def _profile(x: np.ndarray, y: np.ndarray, clip_values: tuple[float, float], nb_
     }
 
 
+def integrity_problems(metrics: dict) -> list[str]:
+    """What makes the evaluation data untrustworthy (integrity_passed is 1 when this is empty).
+
+    Duplicates and imbalance are reported as figures for thresholds, not as problems: some
+    datasets legitimately contain them.
+    """
+    problems = []
+    if metrics["hash_matches"] == 0:
+        problems.append("the evaluation data differs from the registered data")
+    if metrics["nan_count"] or metrics["inf_count"]:
+        problems.append("the evaluation data contains NaN or infinite values")
+    if metrics["out_of_range_fraction"] > 0:
+        problems.append("some evaluation values lie outside the model's value range")
+    if metrics["labels_outside_model"]:
+        problems.append("some labels are not classes of the model")
+    if metrics["conflicting_duplicates"]:
+        problems.append("identical inputs carry different labels")
+    return problems
+
+
 def run(ctx: CheckContext) -> CheckOutcome:
     data, model = ctx.data, ctx.model
     ctx.progress(0.0, "fingerprint and profile the evaluation data")
@@ -100,5 +120,8 @@ def run(ctx: CheckContext) -> CheckOutcome:
     if "train" in datasets:
         metrics["train_evaluation_overlap"] = datasets["train"]["overlap_with_evaluation"]
     metrics["datasets"] = datasets
+    problems = integrity_problems(metrics)
+    metrics["problems"] = problems
+    metrics["integrity_passed"] = int(not problems)
     ctx.progress(1.0, "integrity checked")
     return CheckOutcome(metrics=metrics, parameters={**ctx.params, "clip_values": list(model.clip_values)})
