@@ -621,3 +621,15 @@ def _existing_builtin(organization, spec: dict) -> Dataset | None:
     return Dataset.objects.filter(organization=organization, source=DatasetSource.BUILTIN,
                                   builtin_name=spec["builtin_name"], role=spec["role"],
                                   status=ValidationStatus.VALIDATED).order_by("pk").first()
+
+
+def asset_link_builtin_datasets(*, asset: ModelAsset, builtin_name: str, user=None) -> ModelAsset:
+    """Make the fixed evaluation / training / holdout splits of a built-in dataset the asset's defaults."""
+    links = {}
+    for role in DatasetRole.values:
+        spec = {"builtin_name": builtin_name, "role": role}
+        dataset = _existing_builtin(asset.organization, spec) or dataset_create(
+            organization=asset.organization, user=user, role=role, builtin_name=builtin_name,
+            name=f"{BuiltinDataset(builtin_name).label.split(' (')[0]} ({role})")
+        links[f"{role}_dataset"] = dataset
+    return asset_update(asset=asset, user=user, **links)
