@@ -66,3 +66,10 @@ def deliver_alert(self, delivery_id: int) -> None:
     if following is not None:
         # Each attempt is its own Delivery row; the retry carries the next row's id.
         raise self.retry(args=(following.pk,), countdown=retry_countdown(following.attempt))
+
+
+@shared_task(name="workers.tasks.generate_report", ignore_result=True)
+def generate_report(report_id: int) -> None:
+    from riskapp.compliance.services import report_generate
+
+    report_generate(report_id=report_id)
