@@ -91,14 +91,16 @@ PROFILES: dict[str, dict] = {
             {
                 "kind": "evasion.blackbox",
                 "params": {"max_samples": 20, "hsj_max_iter": 10, "hsj_max_eval": 100, "square_max_iter": 200},
-                "thresholds": {},
+                "thresholds": {"success_rate": {"max": 0.5}},
             },
             {"kind": "evasion.sanity", "params": {}, "thresholds": {}},
+            # Backdoor and extraction figures describe exposure if an attacker gets that access; they
+            # are recorded as evidence, with no pass/fail of their own.
             {"kind": "poisoning.backdoor", "params": {}, "thresholds": {}},
-            {"kind": "poisoning.data_scan", "params": {}, "thresholds": {}},
+            {"kind": "poisoning.data_scan", "params": {}, "thresholds": {"suspected_fraction": {"max": 0.1}}},
             {"kind": "extraction", "params": {}, "thresholds": {}},
-            {"kind": "inference.membership", "params": {}, "thresholds": {}},
-            {"kind": "inference.attribute", "params": {}, "thresholds": {}},
+            {"kind": "inference.membership", "params": {}, "thresholds": {"auc": {"max": 0.6}}},
+            {"kind": "inference.attribute", "params": {}, "thresholds": {"advantage_over_baseline": {"max": 0.1}}},
             {"kind": "defense.adversarial_training", "params": {}, "thresholds": {}},
             {"kind": "defense.distillation", "params": {}, "thresholds": {}},
             {"kind": "defense.preprocessing", "params": {}, "thresholds": {}},
@@ -121,6 +123,12 @@ for _check in _thorough["checks"]:
         )
     if _check["kind"] == "evasion.blackbox":
         _check["params"].update({"max_samples": 50, "hsj_max_iter": 20, "hsj_max_eval": 200, "square_max_iter": 1000})
+    if _check["kind"] == "evasion.sanity":
+        _check["params"].update({"huge_max_samples": 200, "huge_pgd_max_iter": 100})
+    if _check["kind"] == "inference.membership":
+        _check["params"].update({"label_only": True})
+    if _check["kind"] == "extraction":
+        _check["params"].update({"budgets": [250, 1000, 5000]})
 PROFILES["thorough"] = _thorough
 
 PROGRESS_TYPE = Callable[[float, str], None]
