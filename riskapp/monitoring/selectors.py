@@ -130,9 +130,14 @@ def schedule_next_run(schedule: Schedule, *, now: datetime | None = None) -> dat
     now = now or timezone.now()
     task = schedule.periodic_task
     if schedule.kind == ScheduleKind.CRON and task.crontab is not None:
-        cron = task.crontab.schedule
-        # remaining_estimate(last) is the time from now until the first occurrence after `last`.
-        return now + cron.remaining_estimate(now)
+        from celery.schedules import crontab
+
+        row = task.crontab
+        cron = crontab(minute=row.minute, hour=row.hour, day_of_week=row.day_of_week,
+                       day_of_month=row.day_of_month, month_of_year=row.month_of_year,
+                       nowfun=lambda: now.astimezone(row.timezone))
+        # remaining_estimate(last) is the time from "now" until the first occurrence after `last`.
+        return now + cron.remaining_estimate(now.astimezone(row.timezone))
     if task.interval is not None:
         every = timedelta(**{task.interval.period: task.interval.every})
         last = task.last_run_at or task.start_time or schedule.created_at
