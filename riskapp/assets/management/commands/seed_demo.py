@@ -24,8 +24,8 @@ Extending the seed: other apps append steps to ``SEED_STEPS`` from their AppConf
     SEED_STEPS.append(seed_schedules)
 
 A step receives a SeedContext (organization, user, assets by name, versions by (asset name, label), the
-random seed, the artifact cache folder and ``say`` to print a line). Steps run in order, each must be
-idempotent, and each runs in its own transaction.
+random seed, the artifact cache folder and ``say`` to print a line). Steps run in order and each must be
+idempotent; they call services, which own their transactions.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files import File
 from django.core.management.base import BaseCommand
-from django.db import transaction
 
 DEMO_USERNAME = "demo"
 DEMO_ORGANIZATION = "Demo Organization"
@@ -163,7 +162,8 @@ def seed_models(seed: SeedContext) -> None:
                     input_shape=model.input_shape, nb_classes=model.nb_classes, label=model.label,
                     class_names=list(model.class_names), make_current=model.make_current, enqueue=False)
         if version.status == ValidationStatus.PENDING:
-            transaction.on_commit(lambda pk=version.pk: services.model_version_validate(version_id=pk))
+            # Synchronously, in this process: the demo must be ready without a worker.
+            version = services.model_version_validate(version_id=version.pk)
         seed.versions[(model.asset_name, model.label)] = version
 
 
@@ -192,8 +192,7 @@ class Command(BaseCommand):
                               say=lambda line: self.stdout.write(line))
         started = time.monotonic()
         for step in SEED_STEPS:
-            with transaction.atomic():
-                step(context)
+            step(context)
         _validate_pending(context)
         self.stdout.write(f"Demo data ready in {time.monotonic() - started:.1f} s: "
                           f"{len(context.assets)} models in “{context.organization.name}”.")
