@@ -38,7 +38,9 @@ def digits_32(seed: int = 0):
     splits = builtin_dataset("digits")
 
     def upscale(x):
-        big = torch.nn.functional.interpolate(torch.from_numpy(x), size=(32, 32), mode="bilinear", align_corners=False)
+        big = torch.nn.functional.interpolate(
+            torch.from_numpy(x), size=(32, 32), mode="bilinear", align_corners=False
+        )
         return big.repeat(1, 3, 1, 1).clamp(0, 1).numpy().astype(np.float32)
 
     (x_train, y_train), (x_eval, y_eval) = splits["train"], splits["evaluation"]
@@ -137,7 +139,10 @@ def quick_profile_seconds(device: str) -> float:
         started = time.perf_counter()
         result = run_suite(handle, data, "quick", seed=0)
         elapsed = time.perf_counter() - started
-    print(f"quick profile on the demo CNN: {elapsed:.1f} s ({', '.join(f'{c.kind}={c.status}' for c in result.checks)})")
+    print(
+        f"quick profile on the demo CNN: {elapsed:.1f} s "
+        f"({', '.join(f'{c.kind}={c.status}' for c in result.checks)})"
+    )
     return elapsed
 
 
@@ -150,7 +155,9 @@ def main() -> dict:
     x, y = x_eval[:N_SAMPLES], y_eval[:N_SAMPLES]
     epsilons = standard_epsilons()
     with tempfile.TemporaryDirectory() as folder:
-        path = save_torchscript(train_cnn32(x_train, y_train), Path(folder) / "cnn32.pt", torch.zeros(1, 3, 32, 32))
+        path = save_torchscript(
+            train_cnn32(x_train, y_train), Path(folder) / "cnn32.pt", torch.zeros(1, 3, 32, 32)
+        )
         handle = load_model(path, "torchscript", sample=x, clip_values=(0.0, 1.0), device=device)
         plain_module = torch.jit.load(str(path), map_location=device).eval()
         art_module = torch.jit.load(str(path), map_location=device).eval()
@@ -159,7 +166,10 @@ def main() -> dict:
         device_type="gpu" if device.startswith("cuda") else "cpu",
     )  # fmt: skip
     clean = float(np.mean(handle.predict_labels(x) == y))
-    print(f"device {device}; {len(x)} samples of 3×32×32; clean accuracy {clean:.3f}; PGD {PGD_STEPS} steps; ε grid {epsilons}")
+    print(
+        f"device {device}; {len(x)} samples of 3×32×32; clean accuracy {clean:.3f}; "
+        f"PGD {PGD_STEPS} steps; ε grid {epsilons}"
+    )
 
     runs = {
         "engine": lambda: engine_pgd(handle, x, y, epsilons),

@@ -9,7 +9,6 @@ from workers.engine import demo
 from workers.engine.data import builtin_dataset
 from workers.engine.loaders import load_model
 
-
 # The engine tests run on shared machines: one thread each (also set by the root conftest).
 torch.set_num_threads(1)
 
@@ -21,7 +20,7 @@ def _splits(name: str):
 
 @pytest.fixture(scope="session")
 def digits_data():
-    """(x_train, y_train, x_holdout, y_holdout, x_eval, y_eval): float32 (N, 1, 8, 8) in [0, 1], int64 labels."""
+    """Train / holdout / evaluation arrays: float32 (N, 1, 8, 8) in [0, 1], int64 labels."""
     return _splits("digits")
 
 
@@ -39,18 +38,24 @@ def digits_cnn_path(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def cancer_logreg_path(tmp_path_factory):
-    return demo.save_skops(demo.train_cancer_logreg(seed=0), tmp_path_factory.mktemp("models") / "cancer_logreg.skops")
+    return demo.save_skops(
+        demo.train_cancer_logreg(seed=0), tmp_path_factory.mktemp("models") / "cancer_logreg.skops"
+    )
 
 
 @pytest.fixture(scope="session")
 def cancer_gbc_path(tmp_path_factory):
-    return demo.save_skops(demo.train_cancer_gbc(seed=0), tmp_path_factory.mktemp("models") / "cancer_gbc.skops")
+    return demo.save_skops(
+        demo.train_cancer_gbc(seed=0), tmp_path_factory.mktemp("models") / "cancer_gbc.skops"
+    )
 
 
 @pytest.fixture
 def digits_cnn(digits_cnn_path, digits_data):
     """(path, handle) of the trained digits CNN; a fresh handle per test (query counter at 0)."""
-    handle = load_model(digits_cnn_path, "torchscript", sample=digits_data[4], clip_values=(0.0, 1.0), device="cpu")
+    handle = load_model(
+        digits_cnn_path, "torchscript", sample=digits_data[4], clip_values=(0.0, 1.0), device="cpu"
+    )
     return digits_cnn_path, handle
 
 

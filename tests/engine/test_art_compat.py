@@ -19,12 +19,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _python(code: str, home: Path, art_data_path: Path) -> dict:
     env = {**os.environ, "HOME": str(home), "ART_DATA_PATH": str(art_data_path), "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd=ROOT
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def test_plain_art_ignores_art_data_path_and_writes_into_home(tmp_path):
-    seen = _python("import json, art.config as c; print(json.dumps({'path': c.ART_DATA_PATH}))", tmp_path, tmp_path / "owned")
+    seen = _python(
+        "import json, art.config as c; print(json.dumps({'path': c.ART_DATA_PATH}))",
+        tmp_path,
+        tmp_path / "owned",
+    )
     assert seen["path"] == str(tmp_path / ".art" / "data")
     assert (tmp_path / ".art" / "config.json").exists()
 
@@ -53,7 +59,10 @@ def test_class_labels_postprocessor_is_broken_and_label_only_output_is_not():
 
     probabilities = np.array([[0.1, 0.7, 0.2], [0.6, 0.3, 0.1]], dtype=np.float32)
     classifier = BlackBoxClassifier(
-        lambda x: probabilities[: len(x)], input_shape=(2,), nb_classes=3, postprocessing_defences=[ClassLabels()]
+        lambda x: probabilities[: len(x)],
+        input_shape=(2,),
+        nb_classes=3,
+        postprocessing_defences=[ClassLabels()],
     )
     art_output = classifier.predict(np.zeros((2, 2), dtype=np.float32))
     expected = np.array([[0, 1, 0], [1, 0, 0]], dtype=np.float32)
@@ -77,7 +86,14 @@ def test_svc_default_breaks_art_and_the_explicit_flag_fixes_it():
 
 def _hopskipjump_examples(factory, handle, x, y) -> np.ndarray:
     np.random.seed(0)
-    attack = factory(handle.proba_classifier(label_only=True), max_iter=2, max_eval=20, init_eval=5, init_size=20, verbose=False)
+    attack = factory(
+        handle.proba_classifier(label_only=True),
+        max_iter=2,
+        max_eval=20,
+        init_eval=5,
+        init_size=20,
+        verbose=False,
+    )
     return attack.generate(x, y=np.eye(handle.nb_classes, dtype=np.float32)[y])
 
 

@@ -1,4 +1,4 @@
-"""The CLI as a CI gate: exit 0 when thresholds hold, 1 when one fails, 2 on an error; the JSON holds the curves."""
+"""The CLI as a CI gate: exit 0 when thresholds hold, 1 when one fails, 2 on error; JSON has the curves."""
 
 from __future__ import annotations
 
@@ -30,7 +30,12 @@ FAST_PROFILE = {
 def _cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RISKAPP_DEVICE": "cpu", "OMP_NUM_THREADS": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "workers.engine", "assess", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "workers.engine", "assess", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -57,11 +62,16 @@ def test_passing_run_exits_zero_and_writes_the_curves(tmp_path, digits_cnn_path,
     result = json.loads(out.read_text())
     assert result["passed"] is True and result["device"] == "cpu"
     assert result["model"]["input_shape"] == [1, 8, 8] and result["model"]["nb_classes"] == 10
-    assert result["model"]["clip_values"] == [float(np.load(eval_npz)["x"].min()), float(np.load(eval_npz)["x"].max())]
+    assert result["model"]["clip_values"] == [
+        float(np.load(eval_npz)["x"].min()),
+        float(np.load(eval_npz)["x"].max()),
+    ]
     whitebox = result["checks"][1]
     assert [point[0] for point in whitebox["metrics"]["curves"]["pgd"]] == [0.05, 0.1]
     assert whitebox["metrics"]["attacks"]["pgd"]["points"][0]["parameters"]["max_iter"] == 5
-    assert result["data_hashes"]["evaluation"] == __import__("hashlib").sha256(eval_npz.read_bytes()).hexdigest()
+    assert (
+        result["data_hashes"]["evaluation"] == __import__("hashlib").sha256(eval_npz.read_bytes()).hexdigest()
+    )
     assert "evasion.whitebox" in completed.stderr  # the progress bar names the step
 
 
@@ -80,12 +90,24 @@ def test_failing_threshold_exits_one(tmp_path, digits_cnn_path, eval_npz):
 def test_pickle_model_exits_two_with_the_reason(tmp_path, eval_npz):
     path = tmp_path / "model.pt"
     torch.save({"w": torch.zeros(2)}, path)
-    completed = _cli("--model", str(path), "--format", "torchscript", "--data", str(eval_npz), "--no-progress")
+    completed = _cli(
+        "--model", str(path), "--format", "torchscript", "--data", str(eval_npz), "--no-progress"
+    )
     assert completed.returncode == 2
     assert "torch.jit.script" in completed.stderr
 
 
 def test_wrong_class_count_exits_two(tmp_path, digits_cnn_path, eval_npz):
-    completed = _cli("--model", str(digits_cnn_path), "--format", "torchscript", "--data", str(eval_npz), "--classes", "3", "--no-progress")
+    completed = _cli(
+        "--model",
+        str(digits_cnn_path),
+        "--format",
+        "torchscript",
+        "--data",
+        str(eval_npz),
+        "--classes",
+        "3",
+        "--no-progress",
+    )
     assert completed.returncode == 2
     assert "3 were declared" in completed.stderr

@@ -61,7 +61,9 @@ def test_decompression_bomb_is_refused_before_decompressing(tmp_path):
     path = tmp_path / "bomb.npz"
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         with archive.open("x.npy", "w", force_zip64=True) as member:
-            np.lib.format.write_array_header_1_0(member, {"descr": "<f4", "fortran_order": False, "shape": (2**20, 64)})
+            np.lib.format.write_array_header_1_0(
+                member, {"descr": "<f4", "fortran_order": False, "shape": (2**20, 64)}
+            )
             block = bytes(1 << 20)
             for _ in range(80):
                 member.write(block)

@@ -1,4 +1,4 @@
-"""Endpoint models: a real HTTP prediction API served by the test, with budget, labels-only and address policy."""
+"""Endpoint models: a real HTTP prediction API served by the test; budget, labels-only, address policy."""
 
 from __future__ import annotations
 
@@ -27,7 +27,9 @@ def served_model(cancer_gbc):
 
         def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            log.append({"path": self.path, "auth": self.headers.get("Authorization"), "n": len(body["inputs"])})
+            log.append(
+                {"path": self.path, "auth": self.headers.get("Authorization"), "n": len(body["inputs"])}
+            )
             if self.path == "/redirect":
                 self.send_response(302)
                 self.send_header("Location", "http://127.0.0.1:1/")
@@ -73,7 +75,9 @@ def test_endpoint_probabilities_match_the_served_model(served_model, cancer_gbc,
 
 def test_query_budget_is_enforced(served_model, cancer_data):
     url, log = served_model
-    handle = load_model(None, "endpoint", endpoint=_endpoint(url + "/predict", query_budget=15), sample=cancer_data[4])
+    handle = load_model(
+        None, "endpoint", endpoint=_endpoint(url + "/predict", query_budget=15), sample=cancer_data[4]
+    )
     handle.predict_proba(cancer_data[4][:10])
     sent = len(log)
     with pytest.raises(QueryBudgetExceeded):
@@ -97,10 +101,17 @@ def test_redirects_are_not_followed_and_large_answers_refused(served_model, canc
     with pytest.raises(ModelLoadError, match="HTTP 302"):
         load_model(None, "endpoint", endpoint=_endpoint(url + "/redirect"), sample=cancer_data[4])
     with pytest.raises(ModelLoadError, match="exceeds"):
-        load_model(None, "endpoint", endpoint=_endpoint(url + "/huge", max_response_bytes=50_000), sample=cancer_data[4])
+        load_model(
+            None,
+            "endpoint",
+            endpoint=_endpoint(url + "/huge", max_response_bytes=50_000),
+            sample=cancer_data[4],
+        )
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:8000/p", "http://10.1.2.3/p", "http://169.254.169.254/latest", "http://[::1]/p"])
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8000/p", "http://10.1.2.3/p", "http://169.254.169.254/latest", "http://[::1]/p"]
+)
 def test_private_and_loopback_addresses_are_refused_by_default(url):
     with pytest.raises(EndpointError, match="non-public"):
         check_endpoint_address(url, allow_private=False)
@@ -113,11 +124,16 @@ def test_non_http_urls_are_refused():
 
 def test_blackbox_evasion_runs_against_the_endpoint(served_model, cancer_data):
     url, log = served_model
-    handle = load_model(None, "endpoint", endpoint=_endpoint(url + "/predict"), sample=cancer_data[4], clip_values=(0.0, 1.0))
+    handle = load_model(
+        None, "endpoint", endpoint=_endpoint(url + "/predict"), sample=cancer_data[4], clip_values=(0.0, 1.0)
+    )
     suite = {
         "name": "endpoint",
         "checks": [
-            {"kind": "evasion.blackbox", "params": {"max_samples": 4, "hsj_max_iter": 3, "hsj_max_eval": 30, "hsj_init_eval": 5}},
+            {
+                "kind": "evasion.blackbox",
+                "params": {"max_samples": 4, "hsj_max_iter": 3, "hsj_max_eval": 30, "hsj_init_eval": 5},
+            },
             {"kind": "evasion.whitebox", "params": {}},
         ],
     }

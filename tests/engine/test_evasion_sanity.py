@@ -1,4 +1,4 @@
-"""Sanity checks: quiet on an honest evaluation, firing (and marking the run unreliable) on gradient masking."""
+"""Sanity checks: quiet on an honest evaluation, firing (run unreliable) on gradient masking."""
 
 from __future__ import annotations
 
@@ -11,8 +11,14 @@ from workers.engine import SuiteData, demo, load_model, run_suite
 SUITE = {
     "name": "sanity",
     "checks": [
-        {"kind": "evasion.whitebox", "params": {"epsilons": [0.05, 0.1, 0.2], "pgd_max_iter": 10, "max_samples": 100}},
-        {"kind": "evasion.blackbox", "params": {"max_samples": 10, "hsj_max_iter": 3, "hsj_max_eval": 30, "square_max_iter": 100}},
+        {
+            "kind": "evasion.whitebox",
+            "params": {"epsilons": [0.05, 0.1, 0.2], "pgd_max_iter": 10, "max_samples": 100},
+        },
+        {
+            "kind": "evasion.blackbox",
+            "params": {"max_samples": 10, "hsj_max_iter": 3, "hsj_max_eval": 30, "square_max_iter": 100},
+        },
         {"kind": "evasion.sanity", "params": {"huge_max_samples": 60, "huge_pgd_max_iter": 30}},
     ],
 }
@@ -46,7 +52,12 @@ def test_sanity_passes_on_the_honest_cnn(digits_cnn, digits_data):
     assert sanity.status == "passed", sanity.verdict
     assert not result.unreliable and result.unreliable_reasons == []
     tests = sanity.metrics["tests"]
-    assert {"huge_epsilon", "pgd_at_least_fgsm", "success_rises_with_epsilon", "blackbox_not_stronger"} <= set(tests)
+    assert {
+        "huge_epsilon",
+        "pgd_at_least_fgsm",
+        "success_rises_with_epsilon",
+        "blackbox_not_stronger",
+    } <= set(tests)
     assert sanity.metrics["huge_epsilon_accuracy"] <= sanity.metrics["chance_level"] + 0.1
 
 
@@ -67,7 +78,9 @@ def test_sanity_fires_on_a_gradient_masking_model(masked_cnn, digits_data):
 
 def test_sanity_is_skipped_without_the_whitebox_results(digits_cnn, digits_data):
     _, handle = digits_cnn
-    result = run_suite(handle, _data(digits_data), {"name": "s", "checks": [{"kind": "evasion.sanity"}]}, seed=0)
+    result = run_suite(
+        handle, _data(digits_data), {"name": "s", "checks": [{"kind": "evasion.sanity"}]}, seed=0
+    )
     assert result.checks[0].status == "skipped"
     assert "evasion.whitebox" in result.checks[0].reason
 
@@ -75,7 +88,11 @@ def test_sanity_is_skipped_without_the_whitebox_results(digits_cnn, digits_data)
 def test_pgd_weaker_than_fgsm_is_reported():
     from workers.engine.checks.evasion_sanity import _monotonic, _pgd_vs_fgsm
 
-    curves = {"fgsm": [[0.1, 0.4], [0.2, 0.2]], "pgd": [[0.1, 0.6], [0.2, 0.1]], "worst_case": [[0.1, 0.4], [0.2, 0.5]]}
+    curves = {
+        "fgsm": [[0.1, 0.4], [0.2, 0.2]],
+        "pgd": [[0.1, 0.6], [0.2, 0.1]],
+        "worst_case": [[0.1, 0.4], [0.2, 0.5]],
+    }
     comparison = _pgd_vs_fgsm({"curves": curves}, tolerance=0.02)
     assert not comparison["passed"] and "PGD is weaker" in comparison["reason"]
     rising = _monotonic({"curves": curves}, tolerance=0.02)

@@ -10,7 +10,12 @@ from workers.engine import SuiteData, run_suite
 
 WHITEBOX = {
     "kind": "evasion.whitebox",
-    "params": {"epsilons": [0.05, 0.1, 0.2], "reference_epsilon": 0.1, "pgd_max_iter": 10, "max_samples": 120},
+    "params": {
+        "epsilons": [0.05, 0.1, 0.2],
+        "reference_epsilon": 0.1,
+        "pgd_max_iter": 10,
+        "max_samples": 120,
+    },
     "thresholds": {"robust_accuracy": {"min": 0.3}},
 }
 
@@ -59,7 +64,11 @@ def test_fgsm_and_pgd_robust_accuracy_equal_art_called_directly(digits_cnn, digi
             torch.manual_seed(seed)
             if name == "fgsm":
                 attack = FastGradientMethod(
-                    classifier, norm=np.inf, eps=recorded["eps"], targeted=False, batch_size=recorded["batch_size"]
+                    classifier,
+                    norm=np.inf,
+                    eps=recorded["eps"],
+                    targeted=False,
+                    batch_size=recorded["batch_size"],
                 )
             else:
                 attack = ProjectedGradientDescent(
@@ -123,8 +132,19 @@ def test_tree_model_is_skipped_with_the_reason(cancer_gbc, cancer_data):
 @pytest.mark.slow
 def test_l2_and_autoattack_add_their_curves(digits_cnn, digits_data):
     _, handle = digits_cnn
-    params = {**WHITEBOX["params"], "norms": ["inf", "2"], "l2_epsilons": [0.5, 1.0], "autoattack": True, "max_samples": 40}
-    check = run_suite(handle, _eval_data(digits_data), _suite({"kind": "evasion.whitebox", "params": params, "thresholds": {}}), seed=0).checks[0]
+    params = {
+        **WHITEBOX["params"],
+        "norms": ["inf", "2"],
+        "l2_epsilons": [0.5, 1.0],
+        "autoattack": True,
+        "max_samples": 40,
+    }
+    check = run_suite(
+        handle,
+        _eval_data(digits_data),
+        _suite({"kind": "evasion.whitebox", "params": params, "thresholds": {}}),
+        seed=0,
+    ).checks[0]
     assert check.status == "passed", check.reason
     assert {"fgsm_l2", "pgd_l2", "worst_case_l2", "autoattack"} <= set(check.metrics["curves"])
     aa_eps, aa_accuracy = check.metrics["curves"]["autoattack"][0]

@@ -1,4 +1,4 @@
-"""Model intake: every format loads and is verified; pickle-based files are refused without being unpickled."""
+"""Model intake: every format loads and is verified; pickle-based files are refused, never unpickled."""
 
 from __future__ import annotations
 
@@ -131,7 +131,12 @@ def test_onnx_model_loads_black_box_with_softmaxed_logits(tmp_path, digits_data)
     module = demo.train_digits_cnn(epochs=1, seed=0, width=4)
     path = tmp_path / "digits.onnx"
     torch.onnx.export(
-        module, torch.zeros(1, 1, 8, 8), str(path), input_names=["x"], dynamic_axes={"x": {0: "n"}}, dynamo=False
+        module,
+        torch.zeros(1, 1, 8, 8),
+        str(path),
+        input_names=["x"],
+        dynamic_axes={"x": {0: "n"}},
+        dynamo=False,
     )
     handle = load_model(path, "onnx", sample=digits_data[4])
     assert handle.framework == "onnx" and not handle.white_box

@@ -1,4 +1,4 @@
-"""The suite runner: profiles as data, progress, cancellation, risk-tier thresholds, error isolation, provenance."""
+"""The suite runner: profiles as data, progress, cancellation, risk tiers, error isolation, provenance."""
 
 from __future__ import annotations
 
@@ -31,9 +31,13 @@ def _data(digits_data):
 def test_quick_profile_runs_every_check_with_provenance(digits_cnn, digits_data):
     _, handle = digits_cnn
     updates = []
-    result = run_suite(handle, _data(digits_data), "quick", seed=0, progress=lambda f, s: updates.append((f, s)))
+    result = run_suite(
+        handle, _data(digits_data), "quick", seed=0, progress=lambda f, s: updates.append((f, s))
+    )
     assert [c.kind for c in result.checks] == [c["kind"] for c in PROFILES["quick"]["checks"]]
-    assert all(c.status in ("passed", "failed") for c in result.checks), [(c.kind, c.reason) for c in result.checks]
+    assert all(c.status in ("passed", "failed") for c in result.checks), [
+        (c.kind, c.reason) for c in result.checks
+    ]
     fractions = [f for f, _ in updates]
     assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
     assert any("PGD" in step for _, step in updates)
@@ -60,7 +64,11 @@ def test_should_stop_cancels_between_attacks(digits_cnn, digits_data):
 
 
 def test_high_risk_tier_tightens_thresholds():
-    thresholds = {"robust_accuracy": {"min": 0.3}, "success_rate": {"max": 0.4}, "clean_accuracy": {"min": 0.95}}
+    thresholds = {
+        "robust_accuracy": {"min": 0.3},
+        "success_rate": {"max": 0.4},
+        "clean_accuracy": {"min": 0.95},
+    }
     tightened = tighten_thresholds(thresholds, "high")
     assert tightened["robust_accuracy"]["min"] == pytest.approx(0.4)
     assert tightened["success_rate"]["max"] == pytest.approx(0.2)
@@ -96,7 +104,9 @@ def test_a_broken_check_is_an_error_and_the_others_still_run(digits_cnn, digits_
 def test_a_kind_whose_module_is_missing_is_skipped_with_the_reason(digits_cnn, digits_data, monkeypatch):
     _, handle = digits_cnn
     monkeypatch.setitem(KIND_MODULES, "evasion.future", "workers.engine.checks.evasion_future")
-    result = run_suite(handle, _data(digits_data), {"name": "f", "checks": [{"kind": "evasion.future"}]}, seed=0)
+    result = run_suite(
+        handle, _data(digits_data), {"name": "f", "checks": [{"kind": "evasion.future"}]}, seed=0
+    )
     assert result.checks[0].status == "skipped"
     assert "not available" in result.checks[0].reason
     assert "evasion.future" not in CHECKS
@@ -108,7 +118,9 @@ def test_profiles_are_plain_data_that_round_trip():
         assert spec.name == name
         assert SuiteSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
     with pytest.raises(ValueError, match="min"):
-        SuiteSpec.from_dict({"name": "x", "checks": [{"kind": "integrity.data", "thresholds": {"nan_count": {"below": 1}}}]})
+        SuiteSpec.from_dict(
+            {"name": "x", "checks": [{"kind": "integrity.data", "thresholds": {"nan_count": {"below": 1}}}]}
+        )
     with pytest.raises(ValueError, match="risk_tier"):
         SuiteSpec.from_dict({"name": "x", "risk_tier": "extreme", "checks": [{"kind": "integrity.data"}]})
 

@@ -1,4 +1,4 @@
-"""riskapp's assessment engine: loads a model, runs ART checks over it and returns plain dataclasses (no Django)."""
+"""riskapp's assessment engine: loads a model, runs ART checks on it, returns dataclasses (no Django)."""
 
 from __future__ import annotations
 
@@ -23,10 +23,10 @@ os.environ.setdefault("ART_DATA_PATH", _default_art_data_path())
 
 ENGINE_VERSION = "0.1.0"
 
-from workers.engine.loaders import ModelLoadError, load_model  # noqa: E402
-from workers.engine.model import ModelHandle  # noqa: E402
-from workers.engine.suite import PROFILES, run_suite  # noqa: E402
-from workers.engine.types import CheckResult, SuiteData, SuiteResult, SuiteSpec  # noqa: E402
+from workers.engine.loaders import ModelLoadError, load_model  # noqa: E402  (ART_DATA_PATH first)
+from workers.engine.model import ModelHandle  # noqa: E402  (ART_DATA_PATH first)
+from workers.engine.suite import PROFILES, run_suite  # noqa: E402  (ART_DATA_PATH first)
+from workers.engine.types import CheckResult, SuiteData, SuiteResult, SuiteSpec  # noqa: E402  (ART_DATA_PATH first)
 
 __all__ = [
     "ENGINE_VERSION",

@@ -1,4 +1,4 @@
-"""The one place for workarounds of ART 1.20.1 bugs and traps under numpy 2 / torch 2.13 / scikit-learn 1.9."""
+"""The one place for workarounds of ART 1.20.1 bugs and traps under numpy 2, torch 2.13, scikit-learn 1.9."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def configure_art_data_path() -> str:
         saved_home = os.environ.get("HOME")
         os.environ["HOME"] = data_path
         try:
-            import art.config  # noqa: F401
+            import art.config
         finally:
             if saved_home is None:
                 os.environ.pop("HOME", None)
@@ -182,11 +182,17 @@ def knockoff_nets_class():
     class GuardedKnockoffNets(KnockoffNets):
         def _reward_all(self, y_output: np.ndarray, y_hat: np.ndarray, n: int) -> float:
             reward = np.array(
-                [self._reward_cert(y_output), self._reward_div(y_output, n), self._reward_loss(y_output, y_hat)],
+                [
+                    self._reward_cert(y_output),
+                    self._reward_div(y_output, n),
+                    self._reward_loss(y_output, y_hat),
+                ],
                 dtype=np.float64,
             )
             self.reward_avg = self.reward_avg + (1.0 / n) * (reward - self.reward_avg)
-            self.reward_var = self.reward_var + (1.0 / n) * ((reward - self.reward_avg) ** 2 - self.reward_var)
+            self.reward_var = self.reward_var + (1.0 / n) * (
+                (reward - self.reward_avg) ** 2 - self.reward_var
+            )
             if n > 1:
                 spread = np.sqrt(self.reward_var)
                 reward = np.divide(reward - self.reward_avg, spread, out=np.zeros(3), where=spread > 0)
@@ -214,7 +220,7 @@ class _SeededRandomModule:
     def __init__(self, random_module):
         self._random = random_module
 
-    def RandomState(self, seed=None):  # noqa: N802 - mirrors numpy's name
+    def RandomState(self, seed=None):
         if seed is None:
             seed = int(self._random.randint(0, 2**31 - 1))
         return self._random.RandomState(seed)

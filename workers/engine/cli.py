@@ -7,7 +7,6 @@ import json
 import sys
 from pathlib import Path
 
-
 EXIT_PASSED, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 
 
@@ -23,23 +22,33 @@ def _tuple_of(kind, text: str | None, what: str):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m workers.engine", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    assess = commands.add_parser("assess", help="assess one model against a profile; exit 1 when a threshold fails")
-    assess.add_argument("--model", help="model file (TorchScript .pt, skops, ONNX); omit for --format endpoint")
-    assess.add_argument("--format", required=True, choices=["torchscript", "sklearn-skops", "onnx", "endpoint"])
-    assess.add_argument("--endpoint", help="endpoint settings as JSON, e.g. '{\"url\": \"https://...\"}'")
+    assess = commands.add_parser(
+        "assess", help="assess one model against a profile; exit 1 when a threshold fails"
+    )
+    assess.add_argument(
+        "--model", help="model file (TorchScript .pt, skops, ONNX); omit for --format endpoint"
+    )
+    assess.add_argument(
+        "--format", required=True, choices=["torchscript", "sklearn-skops", "onnx", "endpoint"]
+    )
+    assess.add_argument("--endpoint", help='endpoint settings as JSON, e.g. \'{"url": "https://..."}\'')
     assess.add_argument("--data", required=True, help="evaluation data: .npz (x, y), .csv, or builtin:digits")
     assess.add_argument("--label-column", default="label", help="label column of a CSV file")
     assess.add_argument("--train", help="training data (.npz/.csv) for checks that need it")
     assess.add_argument("--holdout", help="holdout (non-member) data (.npz/.csv)")
     assess.add_argument("--registered-sha256", help="the evaluation file's SHA-256 recorded at registration")
-    assess.add_argument("--profile", default="quick", help="quick, standard, thorough, or a JSON profile file")
+    assess.add_argument(
+        "--profile", default="quick", help="quick, standard, thorough, or a JSON profile file"
+    )
     assess.add_argument("--risk-tier", choices=["minimal", "limited", "high"])
     assess.add_argument("--json", dest="json_path", help="write the full result as JSON here")
     assess.add_argument("--input-shape", help="per-sample input shape, e.g. 1,8,8 (default: from the data)")
     assess.add_argument("--classes", type=int, help="number of classes (default: from one forward pass)")
     assess.add_argument("--clip", help="value range min,max (default: the data's min and max)")
     assess.add_argument("--seed", type=int, default=0)
-    assess.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N (default: RISKAPP_DEVICE or auto)")
+    assess.add_argument(
+        "--device", default=None, help="auto, cpu, cuda or cuda:N (default: RISKAPP_DEVICE or auto)"
+    )
     assess.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -103,8 +112,12 @@ def assess(args: argparse.Namespace) -> int:
         endpoint=endpoint,
         sample=x_eval,
     )
-    x_eval, y_eval = validate_arrays(x_eval, y_eval, input_shape=model.input_shape, nb_classes=model.nb_classes)
-    data = SuiteData(x_eval=x_eval, y_eval=y_eval, eval_sha256=eval_hash, registered_eval_sha256=args.registered_sha256)
+    x_eval, y_eval = validate_arrays(
+        x_eval, y_eval, input_shape=model.input_shape, nb_classes=model.nb_classes
+    )
+    data = SuiteData(
+        x_eval=x_eval, y_eval=y_eval, eval_sha256=eval_hash, registered_eval_sha256=args.registered_sha256
+    )
     if "train" in extra:
         data.x_train, data.y_train, data.train_sha256 = extra["train"]
     if "holdout" in extra:
@@ -115,7 +128,9 @@ def assess(args: argparse.Namespace) -> int:
     if not args.no_progress:
         from tqdm import tqdm
 
-        progress_bar = tqdm(total=1000, file=sys.stderr, unit="‰", bar_format="{l_bar}{bar}| {elapsed}", leave=True)
+        progress_bar = tqdm(
+            total=1000, file=sys.stderr, unit="‰", bar_format="{l_bar}{bar}| {elapsed}", leave=True
+        )
 
     def progress(fraction: float, step: str) -> None:
         if progress_bar is not None:

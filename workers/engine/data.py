@@ -50,11 +50,13 @@ def validate_arrays(
     input_shape: tuple | None = None,
     nb_classes: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Check inputs and labels and return them as float32 / int64; raise DataError with the reason otherwise."""
+    """Check inputs and labels; return them as float32 / int64 or raise DataError with the reason."""
     x = np.asarray(x)
     y = np.asarray(y)
     if x.dtype == object or y.dtype == object:
-        raise DataError("Arrays of Python objects are not accepted; save numeric arrays (float inputs, integer labels).")
+        raise DataError(
+            "Arrays of Python objects are not accepted; save numeric arrays (float inputs, integer labels)."
+        )
     if x.dtype.kind not in "biuf":
         raise DataError(f"Inputs must be numeric, got dtype {x.dtype}.")
     if y.dtype.kind not in "biuf":
@@ -70,7 +72,9 @@ def validate_arrays(
     x = x.astype(np.float32, copy=False)
     if not np.all(np.isfinite(x)):
         bad = int(np.count_nonzero(~np.isfinite(x).reshape(len(x), -1).all(axis=1)))
-        raise DataError(f"Inputs contain NaN or infinite values ({bad} samples affected); clean or impute them first.")
+        raise DataError(
+            f"Inputs contain NaN or infinite values ({bad} samples affected); clean or impute them first."
+        )
     if y.dtype.kind == "f":
         if not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
             raise DataError("Labels must be whole class indices; found NaN, infinite or fractional labels.")
@@ -78,9 +82,14 @@ def validate_arrays(
     if y.min() < 0:
         raise DataError("Labels must be class indices 0..C-1; found negative labels.")
     if input_shape is not None and tuple(x.shape[1:]) != tuple(input_shape):
-        raise DataError(f"Inputs have per-sample shape {tuple(x.shape[1:])}; the model expects {tuple(input_shape)}.")
+        raise DataError(
+            f"Inputs have per-sample shape {tuple(x.shape[1:])}; the model expects {tuple(input_shape)}."
+        )
     if nb_classes is not None and y.max() >= nb_classes:
-        raise DataError(f"Labels go up to {int(y.max())} but the model has only {nb_classes} classes (0..{nb_classes - 1}).")
+        raise DataError(
+            f"Labels go up to {int(y.max())} but the model has only {nb_classes} classes "
+            f"(0..{nb_classes - 1})."
+        )
     return np.ascontiguousarray(x), np.ascontiguousarray(y)
 
 
@@ -88,7 +97,10 @@ def _pick(members: dict, keys: tuple, what: str) -> str:
     for key in keys:
         if key in members:
             return key
-    raise DataError(f"The .npz file has no {what} array; name it one of {', '.join(keys)} (found: {', '.join(members) or 'none'}).")
+    raise DataError(
+        f"The .npz file has no {what} array; name it one of {', '.join(keys)} "
+        f"(found: {', '.join(members) or 'none'})."
+    )
 
 
 def load_npz(
@@ -101,17 +113,27 @@ def load_npz(
     """Load (x, y) from an .npz with arrays named x and y, refusing pickles and decompression bombs."""
     path = Path(path)
     if not zipfile.is_zipfile(path):
-        raise DataError("The file is not an .npz archive; save it with numpy.savez(path, x=inputs, y=labels).")
+        raise DataError(
+            "The file is not an .npz archive; save it with numpy.savez(path, x=inputs, y=labels)."
+        )
     try:
         with zipfile.ZipFile(path) as archive:
-            infos = {info.filename[:-4] if info.filename.endswith(".npy") else info.filename: info for info in archive.infolist()}
+            infos = {info.filename.removesuffix(".npy"): info for info in archive.infolist()}
             for name, info in infos.items():
                 if info.file_size > max_member_bytes:
                     raise DataError(
-                        f"Array {name!r} would unpack to {info.file_size} bytes, over the {max_member_bytes}-byte limit."
+                        f"Array {name!r} would unpack to {info.file_size} bytes, "
+                        f"over the {max_member_bytes}-byte limit."
                     )
-                if info.compress_size and info.file_size / info.compress_size > MAX_COMPRESSION_RATIO and info.file_size > 1 << 20:
-                    raise DataError(f"Array {name!r} is compressed {info.file_size // info.compress_size}×; refused as a possible zip bomb.")
+                if (
+                    info.compress_size
+                    and info.file_size / info.compress_size > MAX_COMPRESSION_RATIO
+                    and info.file_size > 1 << 20
+                ):
+                    raise DataError(
+                        f"Array {name!r} is compressed {info.file_size // info.compress_size}×; "
+                        "refused as a possible zip bomb."
+                    )
             x_key, y_key = _pick(infos, X_KEYS, "input"), _pick(infos, Y_KEYS, "label")
             arrays = {}
             for key in (x_key, y_key):
@@ -121,7 +143,9 @@ def load_npz(
         raise
     except ValueError as exc:
         # numpy refuses object arrays when allow_pickle=False with a ValueError
-        raise DataError(f"The .npz holds an array numpy cannot read safely ({exc}); save plain numeric arrays.") from exc
+        raise DataError(
+            f"The .npz holds an array numpy cannot read safely ({exc}); save plain numeric arrays."
+        ) from exc
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise DataError(f"The .npz archive is damaged or truncated ({exc}).") from exc
     return validate_arrays(arrays[x_key], arrays[y_key], input_shape=input_shape, nb_classes=nb_classes)
@@ -147,7 +171,9 @@ def load_csv(
     if len(rows) < 2:
         raise DataError("The CSV needs a header row and at least one data row.")
     header = [h.strip() for h in rows[0]]
-    if isinstance(label_column, int) or (isinstance(label_column, str) and label_column.lstrip("-").isdigit() and label_column not in header):
+    if isinstance(label_column, int) or (
+        isinstance(label_column, str) and label_column.lstrip("-").isdigit() and label_column not in header
+    ):
         label_index = int(label_column)
         if not -len(header) <= label_index < len(header):
             raise DataError(f"Label column index {label_index} is outside the {len(header)} columns.")
@@ -165,7 +191,9 @@ def load_csv(
         try:
             values = [float(cell) for cell in row]
         except ValueError as exc:
-            raise DataError(f"Line {line_number} has a non-numeric value ({exc}); encode categories as numbers first.") from exc
+            raise DataError(
+                f"Line {line_number} has a non-numeric value ({exc}); encode categories as numbers first."
+            ) from exc
         labels.append(values.pop(label_index))
         features.append(values)
     x = np.asarray(features, dtype=np.float64)
@@ -194,7 +222,9 @@ def builtin_dataset(name: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     else:
         raise DataError(f"Unknown built-in dataset {name!r}; choose one of {', '.join(BUILTIN_DATASETS)}.")
     y = bunch.target.astype(np.int64)
-    x_train, x_rest, y_train, y_rest = train_test_split(x, y, test_size=0.4, random_state=SPLIT_SEED, stratify=y)
+    x_train, x_rest, y_train, y_rest = train_test_split(
+        x, y, test_size=0.4, random_state=SPLIT_SEED, stratify=y
+    )
     x_holdout, x_eval, y_holdout, y_eval = train_test_split(
         x_rest, y_rest, test_size=0.5, random_state=SPLIT_SEED, stratify=y_rest
     )

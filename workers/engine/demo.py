@@ -1,4 +1,4 @@
-"""The demo models riskapp ships with: a small digits CNN and two breast-cancer classifiers, trained from bundled data."""
+"""riskapp's demo models: a small digits CNN and two breast-cancer classifiers, trained on bundled data."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def train_cancer_gbc(seed: int = 0):
 
 
 def save_torchscript(module, path: str | Path, example_input=None) -> Path:
-    """Script (falling back to tracing on example_input) and save a torch module the way riskapp asks users to."""
+    """Script (or trace on example_input) and save a torch module the way riskapp asks users to."""
     import torch
 
     path = Path(path)
@@ -92,7 +92,9 @@ def save_torchscript(module, path: str | Path, example_input=None) -> Path:
     try:
         scripted = torch.jit.script(module)
     except Exception:  # modules with Python-only constructs can still be traced
-        scripted = torch.jit.trace(module, example_input if example_input is not None else torch.zeros(1, 1, 8, 8))
+        scripted = torch.jit.trace(
+            module, example_input if example_input is not None else torch.zeros(1, 1, 8, 8)
+        )
     torch.jit.save(scripted, str(path))
     return path
 

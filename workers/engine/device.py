@@ -32,7 +32,9 @@ def resolve_device(spec: str | None = None) -> str:
         raise DeviceError(f"device {requested!r} requested but CUDA is not available on this machine")
     index = int(requested.split(":")[1]) if ":" in requested else 0
     if index >= torch.cuda.device_count():
-        raise DeviceError(f"device {requested!r} requested but only {torch.cuda.device_count()} GPU(s) are visible")
+        raise DeviceError(
+            f"device {requested!r} requested but only {torch.cuda.device_count()} GPU(s) are visible"
+        )
     return f"cuda:{index}"
 
 

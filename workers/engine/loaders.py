@@ -32,13 +32,15 @@ HOW_TO_EXPORT = {
         "`torch.jit.trace(model.eval(), example_input)`), then `torch.jit.save(scripted, 'model.pt')`."
     ),
     "sklearn-skops": "Save the fitted estimator with skops: `skops.io.dump(estimator, 'model.skops')`.",
-    "onnx": "Export the model to ONNX (torch.onnx.export, or skl2onnx for scikit-learn) and upload the .onnx file.",
+    "onnx": (
+        "Export the model to ONNX (torch.onnx.export, or skl2onnx for scikit-learn); upload the .onnx file."
+    ),
     "endpoint": "Describe the endpoint with a URL and optional headers; no file is needed.",
 }
 
 
 class ModelLoadError(Exception):
-    """The artifact cannot be loaded safely or does not match its declared shape; the message says what to do."""
+    """The artifact cannot be loaded safely or does not match its declared shape; the message says why."""
 
 
 def sha256_file(path: str | Path) -> str:
@@ -65,7 +67,7 @@ _JOBLIB_COMPRESSED_MAGIC = (
 
 
 def pickle_kind(path: str | Path) -> str | None:
-    """Name the pickle-based format of a file ("pickle", "joblib", "torch.save"), or None; reads bytes only."""
+    """Name a file's pickle-based format ("pickle", "joblib", "torch.save"), or None; reads bytes only."""
     path = Path(path)
     with open(path, "rb") as handle:
         head = handle.read(16)
@@ -104,15 +106,20 @@ def _load_torchscript(path: Path, device: str):
     import torch
 
     if not zipfile.is_zipfile(path):
-        raise ModelLoadError(f"The file is not a TorchScript archive (truncated or another format). {HOW_TO_EXPORT['torchscript']}")
+        raise ModelLoadError(
+            "The file is not a TorchScript archive (truncated or another format). "
+            + HOW_TO_EXPORT["torchscript"]
+        )
     try:
         return torch.jit.load(str(path), map_location=torch.device(device))
     except Exception as exc:  # torch raises RuntimeError/ValueError/zip errors for damaged archives
-        raise ModelLoadError(f"TorchScript could not load the file ({exc}). {HOW_TO_EXPORT['torchscript']}") from exc
+        raise ModelLoadError(
+            f"TorchScript could not load the file ({exc}). {HOW_TO_EXPORT['torchscript']}"
+        ) from exc
 
 
 def skops_untrusted_types_refused(untrusted: list[str]) -> list[str]:
-    """The types in a skops file that riskapp will not reconstruct: anything but sklearn/numpy/scipy classes."""
+    """Types in a skops file that riskapp will not rebuild: anything but sklearn/numpy/scipy classes."""
     refused = []
     for name in untrusted:
         module_name, _, attribute = name.rpartition(".")
@@ -134,11 +141,15 @@ def _load_skops(path: Path):
     import skops.io as sio
 
     if not zipfile.is_zipfile(path):
-        raise ModelLoadError(f"The file is not a skops archive (truncated or another format). {HOW_TO_EXPORT['sklearn-skops']}")
+        raise ModelLoadError(
+            f"The file is not a skops archive (truncated or another format). {HOW_TO_EXPORT['sklearn-skops']}"
+        )
     try:
         untrusted = sio.get_untrusted_types(file=str(path))
     except Exception as exc:
-        raise ModelLoadError(f"The skops file could not be read ({exc}). {HOW_TO_EXPORT['sklearn-skops']}") from exc
+        raise ModelLoadError(
+            f"The skops file could not be read ({exc}). {HOW_TO_EXPORT['sklearn-skops']}"
+        ) from exc
     refused = skops_untrusted_types_refused(untrusted)
     if refused:
         raise ModelLoadError(
@@ -148,9 +159,13 @@ def _load_skops(path: Path):
     try:
         estimator = sio.load(str(path), trusted=untrusted)
     except Exception as exc:
-        raise ModelLoadError(f"skops could not load the estimator ({exc}). {HOW_TO_EXPORT['sklearn-skops']}") from exc
+        raise ModelLoadError(
+            f"skops could not load the estimator ({exc}). {HOW_TO_EXPORT['sklearn-skops']}"
+        ) from exc
     if not hasattr(estimator, "predict") or not hasattr(estimator, "classes_"):
-        raise ModelLoadError("The skops file does not hold a fitted scikit-learn classifier (no predict/classes_).")
+        raise ModelLoadError(
+            "The skops file does not hold a fitted scikit-learn classifier (no predict/classes_)."
+        )
     classes = np.asarray(estimator.classes_)
     if classes.dtype.kind not in "iu" or not np.array_equal(classes, np.arange(len(classes))):
         raise ModelLoadError(
@@ -165,7 +180,9 @@ def _load_onnx(path: Path, device: str):
 
     providers = ["CPUExecutionProvider"]
     if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
-        providers.insert(0, ("CUDAExecutionProvider", {"device_id": int(device.split(":")[1]) if ":" in device else 0}))
+        providers.insert(
+            0, ("CUDAExecutionProvider", {"device_id": int(device.split(":")[1]) if ":" in device else 0})
+        )
     try:
         options = ort.SessionOptions()
         options.log_severity_level = 3
@@ -182,11 +199,14 @@ def _sample_batch(sample: np.ndarray | None, input_shape: tuple | None) -> np.nd
                 batch = batch[None]
             else:
                 raise ModelLoadError(
-                    f"The sample has per-sample shape {tuple(batch.shape[1:])}, the declared input shape is {tuple(input_shape)}."
+                    f"The sample has per-sample shape {tuple(batch.shape[1:])}, "
+                    f"the declared input shape is {tuple(input_shape)}."
                 )
         return batch[:8]
     if input_shape is None:
-        raise ModelLoadError("Give the model's input shape (e.g. 1,8,8 or 30) or a data sample to infer it from.")
+        raise ModelLoadError(
+            "Give the model's input shape (e.g. 1,8,8 or 30) or a data sample to infer it from."
+        )
     return np.zeros((2, *input_shape), dtype=np.float32)
 
 
@@ -233,7 +253,9 @@ def load_model(
             raise ModelLoadError("A label-only endpoint needs the number of classes (nb_classes).")
         try:
             # nb_classes 0 = unknown: the probe below learns it from the first answer.
-            handle = EndpointModelHandle(endpoint, nb_classes=nb_classes or 0, device="cpu", sha256=None, **common)
+            handle = EndpointModelHandle(
+                endpoint, nb_classes=nb_classes or 0, device="cpu", sha256=None, **common
+            )
             handle.predict_proba(batch)
         except (EndpointError, ValueError) as exc:
             raise ModelLoadError(f"The endpoint could not be used: {exc}") from exc
@@ -256,7 +278,9 @@ def load_model(
             with torch.no_grad():
                 out = module.eval()(torch.from_numpy(_normalized(batch, preprocessing)).to(resolved_device))
         except Exception as exc:
-            raise ModelLoadError(f"The model failed on an input of shape {tuple(batch.shape)}: {exc}") from exc
+            raise ModelLoadError(
+                f"The model failed on an input of shape {tuple(batch.shape)}: {exc}"
+            ) from exc
         if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != len(batch):
             raise ModelLoadError("The model must return one row of class logits per input (a 2-D tensor).")
         classes = _check_classes(int(out.shape[1]), nb_classes)
@@ -267,7 +291,8 @@ def load_model(
         n_features = getattr(estimator, "n_features_in_", None)
         if n_features is not None and int(np.prod(shape)) != int(n_features):
             raise ModelLoadError(
-                f"The estimator expects {n_features} features; inputs of shape {shape} have {int(np.prod(shape))}."
+                f"The estimator expects {n_features} features; "
+                f"inputs of shape {shape} have {int(np.prod(shape))}."
             )
         classes = _check_classes(len(estimator.classes_), nb_classes)
         handle = SklearnModelHandle(estimator, nb_classes=classes, device="cpu", sha256=digest, **common)
@@ -284,7 +309,9 @@ def load_model(
     try:
         outputs = session.run(None, {meta.name: _normalized(feed_shape, preprocessing).astype(dtype)})
     except Exception as exc:
-        raise ModelLoadError(f"The ONNX model failed on an input of shape {tuple(feed_shape.shape)}: {exc}") from exc
+        raise ModelLoadError(
+            f"The ONNX model failed on an input of shape {tuple(feed_shape.shape)}: {exc}"
+        ) from exc
     output_index, scores = _pick_onnx_scores(outputs, len(feed_shape))
     classes = _check_classes(int(scores.shape[1]), nb_classes)
     handle = OnnxModelHandle(
@@ -308,7 +335,12 @@ def _pick_onnx_scores(outputs: list, rows: int) -> tuple[int, np.ndarray]:
             matrix = onnx_output_matrix(raw)
         except (TypeError, ValueError):
             continue
-        if matrix.ndim == 2 and matrix.shape[0] == rows and matrix.shape[1] >= 2 and np.issubdtype(matrix.dtype, np.floating):
+        if (
+            matrix.ndim == 2
+            and matrix.shape[0] == rows
+            and matrix.shape[1] >= 2
+            and np.issubdtype(matrix.dtype, np.floating)
+        ):
             candidates.append((index, matrix))
     if not candidates:
         raise ModelLoadError("The ONNX model has no output of per-class scores (shape N × classes).")

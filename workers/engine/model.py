@@ -1,4 +1,4 @@
-"""ModelHandle: one loaded model with the views ART needs (logits, probabilities, labels) and a query counter."""
+"""ModelHandle: a loaded model with the views ART needs (logits, probabilities, labels) and a query count."""
 
 from __future__ import annotations
 
@@ -27,19 +27,19 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
-def _counting_subclass(base: type, handle: "ModelHandle") -> type:
+def _counting_subclass(base: type, handle: ModelHandle) -> type:
     """An ART estimator class that adds every predicted / differentiated sample to handle.queries."""
 
     def predict(self, x, *args, **kwargs):
-        handle.queries += int(len(x))
+        handle.queries += len(x)
         return base.predict(self, x, *args, **kwargs)
 
     def loss_gradient(self, x, y, *args, **kwargs):
-        handle.queries += int(len(x))
+        handle.queries += len(x)
         return base.loss_gradient(self, x, y, *args, **kwargs)
 
     def class_gradient(self, x, *args, **kwargs):
-        handle.queries += int(len(x))
+        handle.queries += len(x)
         return base.class_gradient(self, x, *args, **kwargs)
 
     attrs: dict[str, Any] = {"predict": predict, "loss_gradient": loss_gradient}
@@ -115,7 +115,9 @@ class ModelHandle(abc.ABC):
     def _check_batch(self, x: np.ndarray) -> np.ndarray:
         x = art_compat.as_float32(x)
         if tuple(x.shape[1:]) != self.input_shape:
-            raise ValueError(f"inputs have per-sample shape {tuple(x.shape[1:])}, the model expects {self.input_shape}")
+            raise ValueError(
+                f"inputs have per-sample shape {tuple(x.shape[1:])}, the model expects {self.input_shape}"
+            )
         return x
 
     def _normalize(self, x: np.ndarray) -> np.ndarray:
@@ -144,7 +146,9 @@ class ModelHandle(abc.ABC):
     def logits_classifier(self):
         raise CheckSkipped(f"a {self.framework} model gives no gradients (black-box access only)")
 
-    def proba_classifier(self, *, label_only: bool = False, rounding: int | None = None, query_limit: int | None = None):
+    def proba_classifier(
+        self, *, label_only: bool = False, rounding: int | None = None, query_limit: int | None = None
+    ):
         """ART black-box view on probabilities (or one-hot labels), counting queries through predict_proba.
 
         query_limit caps the samples this view may predict; past it, QueryBudgetExceeded is raised.
@@ -180,10 +184,12 @@ class ModelHandle(abc.ABC):
         """While attacking, compute gradients for the inputs only (see TorchModelHandle)."""
         yield
 
-    def trainable_copy(self) -> "ModelHandle":
+    def trainable_copy(self) -> ModelHandle:
         raise CheckSkipped(f"a {self.framework} model cannot be copied and retrained by the engine")
 
-    def fit(self, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int = 64, lr: float = 1e-3, seed: int) -> None:
+    def fit(
+        self, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int = 64, lr: float = 1e-3, seed: int
+    ) -> None:
         raise CheckSkipped(f"a {self.framework} model cannot be trained by the engine")
 
     def penultimate(self, x: np.ndarray) -> np.ndarray:
@@ -219,7 +225,10 @@ class TorchModelHandle(ModelHandle):
 
         if self.preprocessing is None:
             return self._logits
-        mean, std = (torch.as_tensor(np.asarray(v, dtype=np.float32), device=self._torch_device) for v in self.preprocessing)
+        mean, std = (
+            torch.as_tensor(np.asarray(v, dtype=np.float32), device=self._torch_device)
+            for v in self.preprocessing
+        )
         logits = self._logits
 
         class Normalized(torch.nn.Module):
@@ -288,7 +297,7 @@ class TorchModelHandle(ModelHandle):
             for parameter, flag in zip(parameters, previous):
                 parameter.requires_grad_(flag)
 
-    def trainable_copy(self) -> "TorchModelHandle":
+    def trainable_copy(self) -> TorchModelHandle:
         import torch
 
         # deepcopy of a ScriptModule whose parameters require grad yields non-leaf tensors
@@ -299,7 +308,9 @@ class TorchModelHandle(ModelHandle):
             parameter.requires_grad_(True)
         return TorchModelHandle(module, **self._metadata())
 
-    def fit(self, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int = 64, lr: float = 1e-3, seed: int) -> None:
+    def fit(
+        self, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int = 64, lr: float = 1e-3, seed: int
+    ) -> None:
         import torch
 
         x = self._normalize(self._check_batch(x))
@@ -347,14 +358,20 @@ class TorchModelHandle(ModelHandle):
             graph = frozen.graph.copy()
             linear_nodes = [n for n in graph.nodes() if n.kind() == "aten::linear"]
             if not linear_nodes:
-                raise CheckSkipped("the TorchScript model has no linear layer whose input could serve as activations")
+                raise CheckSkipped(
+                    "the TorchScript model has no linear layer whose input could serve as activations"
+                )
             features = list(linear_nodes[-1].inputs())[0]
             graph.eraseOutput(0)
             graph.registerOutput(features)
             torch._C._jit_pass_dce(graph)
             function = torch._C._create_function_from_graph("penultimate", graph)
             takes_self = len(list(graph.inputs())) == 2
-            return (lambda batch: function(frozen._c, batch.float())) if takes_self else (lambda batch: function(batch.float()))
+            return (
+                (lambda batch: function(frozen._c, batch.float()))
+                if takes_self
+                else (lambda batch: function(batch.float()))
+            )
 
         linears = [m for m in self._raw.modules() if isinstance(m, torch.nn.Linear)]
         if not linears:
@@ -436,12 +453,21 @@ class SklearnModelHandle(ModelHandle):
     def estimator(self):
         return self._estimator
 
-    def trainable_copy(self) -> "SklearnModelHandle":
+    def trainable_copy(self) -> SklearnModelHandle:
         from sklearn.base import clone
 
         return SklearnModelHandle(clone(self._estimator), **self._metadata())
 
-    def fit(self, x: np.ndarray, y: np.ndarray, *, epochs: int = 1, batch_size: int = 64, lr: float = 1e-3, seed: int = 0) -> None:
+    def fit(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        *,
+        epochs: int = 1,
+        batch_size: int = 64,
+        lr: float = 1e-3,
+        seed: int = 0,
+    ) -> None:
         params = self._estimator.get_params()
         if "random_state" in params:
             self._estimator.set_params(random_state=int(seed))
@@ -489,7 +515,11 @@ def onnx_output_matrix(raw) -> np.ndarray:
 
 
 def looks_like_probabilities(scores: np.ndarray) -> bool:
-    return bool(scores.size) and bool(np.all(scores >= -1e-6)) and bool(np.allclose(scores.sum(axis=1), 1.0, atol=1e-3))
+    return (
+        bool(scores.size)
+        and bool(np.all(scores >= -1e-6))
+        and bool(np.allclose(scores.sum(axis=1), 1.0, atol=1e-3))
+    )
 
 
 class EndpointError(RuntimeError):
@@ -602,7 +632,9 @@ class EndpointModelHandle(ModelHandle):
                 stream=True,
             ) as response:
                 if response.is_redirect or not 200 <= response.status_code < 300:
-                    raise EndpointError(f"endpoint answered HTTP {response.status_code}; expected 2xx without redirect")
+                    raise EndpointError(
+                        f"endpoint answered HTTP {response.status_code}; expected 2xx without redirect"
+                    )
                 body = bytearray()
                 for chunk in response.iter_content(65536):
                     body.extend(chunk)
@@ -626,8 +658,14 @@ class EndpointModelHandle(ModelHandle):
             raise EndpointError("endpoint output is not numeric") from exc
         if self.label_only:
             labels = array.reshape(-1)
-            if len(labels) != expected or not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
-                raise EndpointError(f"endpoint returned {len(labels)} labels for {expected} inputs, or non-integer labels")
+            if (
+                len(labels) != expected
+                or not np.all(np.isfinite(labels))
+                or np.any(labels != np.round(labels))
+            ):
+                raise EndpointError(
+                    f"endpoint returned {len(labels)} labels for {expected} inputs, or non-integer labels"
+                )
             labels = labels.astype(np.int64)
             if labels.min(initial=0) < 0 or labels.max(initial=0) >= self.nb_classes:
                 raise EndpointError(f"endpoint returned a label outside 0..{self.nb_classes - 1}")
@@ -638,6 +676,7 @@ class EndpointModelHandle(ModelHandle):
             self.nb_classes = int(array.shape[1])
         if array.shape != (expected, self.nb_classes) or not np.all(np.isfinite(array)):
             raise EndpointError(
-                f"endpoint returned probabilities of shape {array.shape}, expected ({expected}, {self.nb_classes})"
+                f"endpoint returned probabilities of shape {array.shape}, "
+                f"expected ({expected}, {self.nb_classes})"
             )
         return array.astype(np.float32)

@@ -1,4 +1,4 @@
-"""Run a suite of checks against one model: profiles, thresholds (tightened by risk tier), verdicts, provenance."""
+"""Run a suite of checks on one model: profiles, thresholds (tightened by risk tier), verdicts, provenance."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import os
 import platform
 import random
 import time
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -90,7 +90,12 @@ PROFILES: dict[str, dict] = {
             },
             {
                 "kind": "evasion.blackbox",
-                "params": {"max_samples": 20, "hsj_max_iter": 10, "hsj_max_eval": 100, "square_max_iter": 200},
+                "params": {
+                    "max_samples": 20,
+                    "hsj_max_iter": 10,
+                    "hsj_max_eval": 100,
+                    "square_max_iter": 200,
+                },
                 "thresholds": {"success_rate": {"max": 0.5}},
             },
             {"kind": "evasion.sanity", "params": {}, "thresholds": {}},
@@ -100,7 +105,11 @@ PROFILES: dict[str, dict] = {
             {"kind": "poisoning.data_scan", "params": {}, "thresholds": {"suspected_fraction": {"max": 0.1}}},
             {"kind": "extraction", "params": {}, "thresholds": {}},
             {"kind": "inference.membership", "params": {}, "thresholds": {"auc": {"max": 0.6}}},
-            {"kind": "inference.attribute", "params": {}, "thresholds": {"advantage_over_baseline": {"max": 0.1}}},
+            {
+                "kind": "inference.attribute",
+                "params": {},
+                "thresholds": {"advantage_over_baseline": {"max": 0.1}},
+            },
             {"kind": "defense.adversarial_training", "params": {}, "thresholds": {}},
             {"kind": "defense.distillation", "params": {}, "thresholds": {}},
             {"kind": "defense.preprocessing", "params": {}, "thresholds": {}},
@@ -122,7 +131,9 @@ for _check in _thorough["checks"]:
             }
         )
     if _check["kind"] == "evasion.blackbox":
-        _check["params"].update({"max_samples": 50, "hsj_max_iter": 20, "hsj_max_eval": 200, "square_max_iter": 1000})
+        _check["params"].update(
+            {"max_samples": 50, "hsj_max_iter": 20, "hsj_max_eval": 200, "square_max_iter": 1000}
+        )
     if _check["kind"] == "evasion.sanity":
         _check["params"].update({"huge_max_samples": 200, "huge_pgd_max_iter": 100})
     if _check["kind"] == "inference.membership":
@@ -157,7 +168,9 @@ def tighten_thresholds(thresholds: dict, risk_tier: str) -> dict:
         if risk_tier == "high":
             if "min" in bound:
                 value = float(bound["min"])
-                bound["min"] = min(value + HIGH_RISK_MIN_RAISE, 1.0) if value <= 1.0 else value + HIGH_RISK_MIN_RAISE
+                bound["min"] = (
+                    min(value + HIGH_RISK_MIN_RAISE, 1.0) if value <= 1.0 else value + HIGH_RISK_MIN_RAISE
+                )
             if "max" in bound:
                 bound["max"] = float(bound["max"]) * HIGH_RISK_MAX_FACTOR
         tightened[metric] = bound
@@ -247,13 +260,17 @@ def evaluate_thresholds(metrics: dict, thresholds: dict) -> tuple[str, list[str]
             failures.append(f"{metric} {_format(value)} is above the {_format(bound['max'])} maximum")
         else:
             limits = " and ".join(
-                f"{'≥' if key == 'min' else '≤'} {_format(bound[key])}" for key in ("min", "max") if key in bound
+                f"{'≥' if key == 'min' else '≤'} {_format(bound[key])}"
+                for key in ("min", "max")
+                if key in bound
             )
             passes.append(f"{metric} {_format(value)} {limits}")
     return ("failed" if failures else "passed"), failures, passes
 
 
-def _verdict(module, metrics: dict, status: str, failures: list[str], passes: list[str], sanity: list[str]) -> str:
+def _verdict(
+    module, metrics: dict, status: str, failures: list[str], passes: list[str], sanity: list[str]
+) -> str:
     summary = module.summary(metrics) if hasattr(module, "summary") else ""
     if sanity:
         return "Evaluation unreliable: " + "; ".join(sanity) + "."
@@ -265,7 +282,7 @@ def _verdict(module, metrics: dict, status: str, failures: list[str], passes: li
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _data_hashes(data: SuiteData) -> dict:
@@ -319,7 +336,9 @@ def run_suite(
         result = _run_check(check, spec.risk_tier, model, data, seed, check_progress, stop, prior)
         results.append(result)
         prior[check.kind] = result
-        unreliable_reasons.extend(result.metrics.get("sanity_failures", []) if result.status != "error" else [])
+        unreliable_reasons.extend(
+            result.metrics.get("sanity_failures", []) if result.status != "error" else []
+        )
         report((index + 1) / total, f"{check.kind}: {result.status}")
 
     return SuiteResult(
@@ -351,7 +370,9 @@ def _run_check(
     thresholds = tighten_thresholds(check.thresholds, risk_tier)
     started = time.perf_counter()
 
-    def finished(status: str, *, reason: str = "", verdict: str = "", metrics=None, parameters=None, queries=0):
+    def finished(
+        status: str, *, reason: str = "", verdict: str = "", metrics=None, parameters=None, queries=0
+    ):
         return CheckResult(
             kind=check.kind,
             status=status,
@@ -394,7 +415,9 @@ def _run_check(
     except Cancelled:
         raise
     except CheckSkipped as exc:
-        return finished("skipped", reason=f"Skipped: {exc}", parameters=params, queries=model.queries - queries_before)
+        return finished(
+            "skipped", reason=f"Skipped: {exc}", parameters=params, queries=model.queries - queries_before
+        )
     except Exception as exc:  # a broken check becomes an error result, the suite goes on
         return finished(
             "error",

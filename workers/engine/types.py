@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -47,7 +48,7 @@ class CheckSpec:
         return {"kind": self.kind, "params": dict(self.params), "thresholds": dict(self.thresholds)}
 
     @classmethod
-    def from_dict(cls, raw: dict) -> "CheckSpec":
+    def from_dict(cls, raw: dict) -> CheckSpec:
         if not isinstance(raw, dict) or not isinstance(raw.get("kind"), str):
             raise ValueError("a check needs a 'kind' string")
         params = raw.get("params") or {}
@@ -57,12 +58,15 @@ class CheckSpec:
         for metric, bound in thresholds.items():
             if not isinstance(bound, dict) or not bound or set(bound) - {"min", "max"}:
                 raise ValueError(
-                    f"check {raw['kind']!r}: threshold for {metric!r} must be {{'min': x}} and/or {{'max': x}}"
+                    f"check {raw['kind']!r}: threshold for {metric!r} "
+                    "must be {'min': x} and/or {'max': x}"
                 )
             for value in bound.values():
                 if isinstance(value, bool) or not isinstance(value, (int, float)):
                     raise ValueError(f"check {raw['kind']!r}: threshold for {metric!r} must be a number")
-        return cls(kind=raw["kind"], params=dict(params), thresholds={k: dict(v) for k, v in thresholds.items()})
+        return cls(
+            kind=raw["kind"], params=dict(params), thresholds={k: dict(v) for k, v in thresholds.items()}
+        )
 
 
 RISK_TIERS = ("minimal", "limited", "high")
@@ -78,7 +82,7 @@ class SuiteSpec:
         return {"name": self.name, "risk_tier": self.risk_tier, "checks": [c.to_dict() for c in self.checks]}
 
     @classmethod
-    def from_dict(cls, raw: dict) -> "SuiteSpec":
+    def from_dict(cls, raw: dict) -> SuiteSpec:
         if not isinstance(raw, dict):
             raise ValueError("a suite must be an object with 'name' and 'checks'")
         checks = raw.get("checks")
@@ -157,7 +161,7 @@ def _never_stop() -> bool:
 
 @dataclass
 class CheckContext:
-    model: "ModelHandle"
+    model: ModelHandle
     data: SuiteData
     params: dict
     seed: int

@@ -46,7 +46,9 @@ class _CheckRegistry(Mapping):
         if kind not in KIND_MODULES:
             raise KeyError(f"unknown check kind {kind!r}")
         if not module_present(kind):
-            raise CheckUnavailable(f"check {kind!r} is not available in this build (module {KIND_MODULES[kind]} missing)")
+            raise CheckUnavailable(
+                f"check {kind!r} is not available in this build (module {KIND_MODULES[kind]} missing)"
+            )
         module = importlib.import_module(KIND_MODULES[kind])
         if getattr(module, "KIND", None) != kind:
             raise CheckUnavailable(f"module {KIND_MODULES[kind]} does not declare KIND = {kind!r}")

@@ -62,7 +62,9 @@ def fgsm_config(eps: float, norm: str, batch_size: int) -> dict:
     }
 
 
-def pgd_config(eps: float, norm: str, batch_size: int, *, max_iter: int, step_factor: float, random_init: int) -> dict:
+def pgd_config(
+    eps: float, norm: str, batch_size: int, *, max_iter: int, step_factor: float, random_init: int
+) -> dict:
     return {
         "attack": "ProjectedGradientDescent",
         "norm": norm,

@@ -36,7 +36,8 @@ def summary(metrics: dict) -> str:
     if rate is None:
         return ""
     return (
-        f"Black-box attacks fooled {rate:.0%} of correctly classified samples within ε={metrics['epsilon']:g}, "
+        f"Black-box attacks fooled {rate:.0%} of correctly classified samples "
+        f"within ε={metrics['epsilon']:g}, "
         f"using {metrics['queries_used']} queries."
     )
 
@@ -114,7 +115,9 @@ def run(ctx: CheckContext) -> CheckOutcome:
         attacked, fooled, distances, exhausted = [], [], [], False
         for start in range(0, len(targets), chunk):
             ctx.check_stop()
-            ctx.progress(step / steps_total, f"{name} on samples {start + 1}–{min(start + chunk, len(targets))}")
+            ctx.progress(
+                step / steps_total, f"{name} on samples {start + 1}–{min(start + chunk, len(targets))}"
+            )
             step += 1
             batch = targets[start : start + chunk]
             # The budget covers every prediction of the check, including the final label check of the chunk.
@@ -123,7 +126,9 @@ def run(ctx: CheckContext) -> CheckOutcome:
                 exhausted = True
                 break
             if name == "hopskipjump":
-                attack = _hopskipjump(model.proba_classifier(label_only=True, query_limit=attack_allowance), params, norm)
+                attack = _hopskipjump(
+                    model.proba_classifier(label_only=True, query_limit=attack_allowance), params, norm
+                )
             else:
                 attack = _square(model.proba_classifier(query_limit=attack_allowance), params, norm, eps)
             one_hot = np.eye(model.nb_classes, dtype=np.float32)[y[batch]]
@@ -154,7 +159,9 @@ def run(ctx: CheckContext) -> CheckOutcome:
             "budget_exhausted": exhausted,
         }
         if exhausted:
-            notes.append(f"{name} stopped after {len(attacked)} samples: the query budget of {budget} was spent.")
+            notes.append(
+                f"{name} stopped after {len(attacked)} samples: the query budget of {budget} was spent."
+            )
     ctx.progress(1.0, "black-box attacks done")
 
     # Samples the attacks finished on, plus those the model already gets wrong (not robust either way).
@@ -163,11 +170,13 @@ def run(ctx: CheckContext) -> CheckOutcome:
     metrics = {
         "epsilon": eps,
         "norm": norm_name,
-        "n_samples": int(len(x)),
+        "n_samples": len(x),
         "clean_accuracy": float(clean_correct.mean()),
         "attacked": int(attacked_mask.sum()),
         "success_rate": float(fooled_within[attacked_mask].mean()) if attacked_mask.any() else None,
-        "robust_accuracy": float((clean_correct & ~fooled_within)[evaluated].mean()) if evaluated.any() else None,
+        "robust_accuracy": float((clean_correct & ~fooled_within)[evaluated].mean())
+        if evaluated.any()
+        else None,
         "median_perturbation": float(np.median(best_distance[fooled_any])) if fooled_any.any() else None,
         "queries_used": int(model.queries - queries_before),
         "query_budget": budget,
@@ -178,4 +187,6 @@ def run(ctx: CheckContext) -> CheckOutcome:
         "attacked_mask": attacked_mask.tolist(),
     }
     parameters = {**params, "epsilon_absolute": eps, "sample_indices_seed": ctx.seed, "attacks_run": plan}
-    return CheckOutcome(metrics=metrics, parameters=parameters, queries=model.queries - queries_before, notes=notes)
+    return CheckOutcome(
+        metrics=metrics, parameters=parameters, queries=model.queries - queries_before, notes=notes
+    )

@@ -1,4 +1,4 @@
-"""Sanity checks that catch a dishonest evasion evaluation (Carlini et al. 2019); a failure marks the run unreliable."""
+"""Sanity checks that catch a dishonest evasion evaluation (Carlini et al. 2019); failure = run unreliable."""
 
 from __future__ import annotations
 
@@ -51,7 +51,9 @@ def _huge_epsilon(ctx: CheckContext, classifier, batch_size_cap: int = 1024) -> 
     y = np.asarray(ctx.data.y_eval[indices], dtype=np.int64)
     batch_size = min(len(x), batch_size_cap)
     eps = float(params["huge_epsilon"]) * value_span(model)
-    config = pgd_config(eps, "inf", batch_size, max_iter=int(params["huge_pgd_max_iter"]), step_factor=2.5, random_init=0)
+    config = pgd_config(
+        eps, "inf", batch_size, max_iter=int(params["huge_pgd_max_iter"]), step_factor=2.5, random_init=0
+    )
     with model.inference_only():
         x_adv = run_attack(config, classifier, x, y, ctx.seed)
     accuracy = float(np.mean(predicted_labels(classifier, x_adv, batch_size) == y))
@@ -63,7 +65,7 @@ def _huge_epsilon(ctx: CheckContext, classifier, batch_size_cap: int = 1024) -> 
         "accuracy": accuracy,
         "chance_level": chance,
         "epsilon": eps,
-        "n_samples": int(len(x)),
+        "n_samples": len(x),
         "parameters": config,
         "reason": ""
         if passed
@@ -93,7 +95,12 @@ def _pgd_vs_fgsm(whitebox_metrics: dict, tolerance: float) -> dict:
             f"PGD is weaker than single-step FGSM at ε={worst['epsilon']:g} "
             f"(accuracy {worst['pgd']:.2f} vs {worst['fgsm']:.2f}): the iterative attack is not working"
         )
-    return {"passed": passed, "violations": violations, "reason": reason, "applicable": bool(curves.get("pgd") and curves.get("fgsm"))}
+    return {
+        "passed": passed,
+        "violations": violations,
+        "reason": reason,
+        "applicable": bool(curves.get("pgd") and curves.get("fgsm")),
+    }
 
 
 def _monotonic(whitebox_metrics: dict, tolerance: float) -> dict:
@@ -103,7 +110,15 @@ def _monotonic(whitebox_metrics: dict, tolerance: float) -> dict:
         points = sorted(curves.get(name) or [])
         for (eps_low, acc_low), (eps_high, acc_high) in zip(points, points[1:]):
             if acc_high > acc_low + tolerance:
-                violations.append({"curve": name, "from": eps_low, "to": eps_high, "accuracy_from": acc_low, "accuracy_to": acc_high})
+                violations.append(
+                    {
+                        "curve": name,
+                        "from": eps_low,
+                        "to": eps_high,
+                        "accuracy_from": acc_low,
+                        "accuracy_to": acc_high,
+                    }
+                )
     reason = ""
     if violations:
         v = violations[0]
@@ -114,7 +129,9 @@ def _monotonic(whitebox_metrics: dict, tolerance: float) -> dict:
     return {"passed": not violations, "violations": violations, "reason": reason}
 
 
-def _blackbox_vs_whitebox(ctx: CheckContext, classifier, blackbox_metrics: dict, whitebox_params: dict) -> dict:
+def _blackbox_vs_whitebox(
+    ctx: CheckContext, classifier, blackbox_metrics: dict, whitebox_params: dict
+) -> dict:
     params, model = ctx.params, ctx.model
     indices = np.asarray(blackbox_metrics.get("sample_indices", []), dtype=np.int64)
     fooled_bb = np.asarray(blackbox_metrics.get("fooled_within_epsilon", []), dtype=bool)
@@ -149,7 +166,7 @@ def _blackbox_vs_whitebox(ctx: CheckContext, classifier, blackbox_metrics: dict,
         "passed": passed,
         "applicable": True,
         "epsilon": eps,
-        "n_samples": int(len(x)),
+        "n_samples": len(x),
         "blackbox_success_rate": float(fooled_bb.mean()),
         "whitebox_success_rate": float(fooled_wb.mean()),
         "fooled_only_by_blackbox": fraction,
@@ -198,4 +215,8 @@ def run(ctx: CheckContext) -> CheckOutcome:
         "tolerance": tolerance,
         "tests": tests,
     }
-    return CheckOutcome(metrics=metrics, parameters={**ctx.params, "tolerance_used": tolerance}, queries=model.queries - queries_before)
+    return CheckOutcome(
+        metrics=metrics,
+        parameters={**ctx.params, "tolerance_used": tolerance},
+        queries=model.queries - queries_before,
+    )

@@ -53,7 +53,10 @@ def summary(metrics: dict) -> str:
     if robust is None or clean is None:
         return ""
     breaking = metrics.get("breaking_epsilon")
-    text = f"Clean accuracy {clean:.2f}; robust accuracy {robust:.2f} at ε={eps:g} (L∞, worst case over attacks)."
+    text = (
+        f"Clean accuracy {clean:.2f}; robust accuracy {robust:.2f} at ε={eps:g} "
+        "(L∞, worst case over attacks)."
+    )
     if breaking is not None:
         text += f" Accuracy halves at ε={breaking:g}."
     return text
@@ -86,14 +89,40 @@ def _attack_config(name: str, eps: float, norm: str, params: dict, batch_size: i
 def autoattack_config(eps: float, norm: str, params: dict, batch_size: int, nb_classes: int) -> dict:
     """A fast AutoAttack: APGD-CE, APGD-DLR (≥ 3 classes) and Square, instead of ART's slow default set."""
     attacks = [
-        {"attack": "AutoProjectedGradientDescent", "loss_type": "cross_entropy", "max_iter": int(params["autoattack_max_iter"]), "nb_random_init": 1, "eps_step": 2.0 * eps},
+        {
+            "attack": "AutoProjectedGradientDescent",
+            "loss_type": "cross_entropy",
+            "max_iter": int(params["autoattack_max_iter"]),
+            "nb_random_init": 1,
+            "eps_step": 2.0 * eps,
+        },
     ]
     if nb_classes >= 3:
         attacks.append(
-            {"attack": "AutoProjectedGradientDescent", "loss_type": "difference_logits_ratio", "max_iter": int(params["autoattack_max_iter"]), "nb_random_init": 1, "eps_step": 2.0 * eps}
+            {
+                "attack": "AutoProjectedGradientDescent",
+                "loss_type": "difference_logits_ratio",
+                "max_iter": int(params["autoattack_max_iter"]),
+                "nb_random_init": 1,
+                "eps_step": 2.0 * eps,
+            }
         )
-    attacks.append({"attack": "SquareAttack", "max_iter": int(params["autoattack_square_queries"]), "p_init": 0.8, "nb_restarts": 1})
-    return {"attack": "AutoAttack", "norm": norm, "eps": float(eps), "eps_step": 2.0 * float(eps), "batch_size": int(batch_size), "attacks": attacks}
+    attacks.append(
+        {
+            "attack": "SquareAttack",
+            "max_iter": int(params["autoattack_square_queries"]),
+            "p_init": 0.8,
+            "nb_restarts": 1,
+        }
+    )
+    return {
+        "attack": "AutoAttack",
+        "norm": norm,
+        "eps": float(eps),
+        "eps_step": 2.0 * float(eps),
+        "batch_size": int(batch_size),
+        "attacks": attacks,
+    }
 
 
 def run_autoattack(config: dict, classifier, x: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
@@ -169,7 +198,11 @@ def run(ctx: CheckContext) -> CheckOutcome:
         for eps_fraction in grid:
             for name in attacks:
                 plan.append((norm, eps_fraction, name))
-            if params.get("autoattack") and norm == "inf" and eps_fraction == float(params["reference_epsilon"]):
+            if (
+                params.get("autoattack")
+                and norm == "inf"
+                and eps_fraction == float(params["reference_epsilon"])
+            ):
                 plan.append((norm, eps_fraction, "autoattack"))
 
     per_attack: dict[str, dict] = {}
@@ -179,7 +212,9 @@ def run(ctx: CheckContext) -> CheckOutcome:
     with model.inference_only():
         for step, (norm, eps_fraction, name) in enumerate(plan):
             ctx.check_stop()
-            ctx.progress(step / len(plan), f"{name.upper()} ε={eps_fraction:g} ({'L∞' if norm == 'inf' else 'L2'})")
+            ctx.progress(
+                step / len(plan), f"{name.upper()} ε={eps_fraction:g} ({'L∞' if norm == 'inf' else 'L2'})"
+            )
             eps = eps_fraction * span
             if name == "autoattack":
                 config = autoattack_config(eps, norm, params, batch_size, model.nb_classes)
@@ -198,7 +233,9 @@ def run(ctx: CheckContext) -> CheckOutcome:
                     "epsilon": eps,
                     "epsilon_fraction": eps_fraction,
                     "robust_accuracy": float(correct.mean()),
-                    "attack_success_rate": float(fooled.sum() / clean_correct.sum()) if clean_correct.any() else 0.0,
+                    "attack_success_rate": float(fooled.sum() / clean_correct.sum())
+                    if clean_correct.any()
+                    else 0.0,
                     "mean_perturbation": mean_norm,
                     "median_perturbation": median_norm,
                     "parameters": config,
@@ -211,9 +248,10 @@ def run(ctx: CheckContext) -> CheckOutcome:
     ctx.progress(1.0, "white-box attacks done")
 
     curves: dict[str, list[list[float]]] = {
-        name: [[p["epsilon"], p["robust_accuracy"]] for p in entry["points"]] for name, entry in per_attack.items()
+        name: [[p["epsilon"], p["robust_accuracy"]] for p in entry["points"]]
+        for name, entry in per_attack.items()
     }
-    metrics: dict = {"clean_accuracy": clean_accuracy, "n_samples": int(len(x)), "epsilon_scale": span}
+    metrics: dict = {"clean_accuracy": clean_accuracy, "n_samples": len(x), "epsilon_scale": span}
     for norm in norms:
         grid, reference = _grid(params, norm)
         worst_points = []
@@ -229,7 +267,9 @@ def run(ctx: CheckContext) -> CheckOutcome:
                     "epsilon": eps_fraction * span,
                     "epsilon_fraction": eps_fraction,
                     "robust_accuracy": float(robust.mean()),
-                    "attack_success_rate": float(fooled.sum() / clean_correct.sum()) if clean_correct.any() else 0.0,
+                    "attack_success_rate": float(fooled.sum() / clean_correct.sum())
+                    if clean_correct.any()
+                    else 0.0,
                     "mean_perturbation": mean_norm,
                     "median_perturbation": median_norm,
                 }
@@ -238,7 +278,9 @@ def run(ctx: CheckContext) -> CheckOutcome:
         curves["worst_case" + suffix] = [[p["epsilon"], p["robust_accuracy"]] for p in worst_points]
         per_attack["worst_case" + suffix] = {"norm": norm, "points": worst_points}
         at_reference = next(p for p in worst_points if p["epsilon_fraction"] == reference)
-        breaking = next((p["epsilon"] for p in worst_points if p["robust_accuracy"] < clean_accuracy / 2), None)
+        breaking = next(
+            (p["epsilon"] for p in worst_points if p["robust_accuracy"] < clean_accuracy / 2), None
+        )
         metrics.update(
             {
                 f"robust_accuracy{suffix}": at_reference["robust_accuracy"],
@@ -250,13 +292,15 @@ def run(ctx: CheckContext) -> CheckOutcome:
             }
         )
     # The name the compliance mapping reads: robust accuracy at the profile's reference ε.
-    metrics["robust_accuracy_at_profile_eps"] = metrics["robust_accuracy"] if "robust_accuracy" in metrics else None
+    metrics["robust_accuracy_at_profile_eps"] = (
+        metrics["robust_accuracy"] if "robust_accuracy" in metrics else None
+    )
     metrics["curves"] = curves
     metrics["attacks"] = per_attack
     parameters = {
         **params,
         "sample_indices_seed": ctx.seed,
-        "n_samples": int(len(x)),
+        "n_samples": len(x),
         "labels": "true labels (one-hot), untargeted",
         "batch_size": batch_size,
         "epsilon_scale": span,

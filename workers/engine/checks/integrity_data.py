@@ -23,7 +23,11 @@ DEFAULTS = {"max_samples_hashed": None}
 def summary(metrics: dict) -> str:
     parts = []
     if metrics.get("hash_matches") is not None:
-        parts.append("fingerprint matches the registered one" if metrics["hash_matches"] else "fingerprint DIFFERS from the registered one")
+        parts.append(
+            "fingerprint matches the registered one"
+            if metrics["hash_matches"]
+            else "fingerprint DIFFERS from the registered one"
+        )
     parts.append(f"{metrics['duplicate_fraction']:.1%} duplicates")
     parts.append(f"{metrics['out_of_range_fraction']:.1%} samples out of range")
     parts.append(f"largest class {metrics['majority_class_fraction']:.0%}")
@@ -56,7 +60,7 @@ def _profile(x: np.ndarray, y: np.ndarray, clip_values: tuple[float, float], nb_
     counts = np.bincount(np.clip(y, 0, None), minlength=nb_classes)
     present = counts[counts > 0]
     return {
-        "n_samples": int(len(x)),
+        "n_samples": len(x),
         "nan_count": int(np.isnan(flat).sum()),
         "inf_count": int(np.isinf(flat).sum()),
         "out_of_range_fraction": float(out_of_range.mean()),
@@ -103,7 +107,9 @@ def run(ctx: CheckContext) -> CheckOutcome:
         "evaluation_sha256": eval_hash,
         "registered_sha256": data.registered_eval_sha256,
         # None = nothing was registered to compare with (not a failure, not a pass).
-        "hash_matches": None if not data.registered_eval_sha256 else int(eval_hash == data.registered_eval_sha256),
+        "hash_matches": None
+        if not data.registered_eval_sha256
+        else int(eval_hash == data.registered_eval_sha256),
         **evaluation,
     }
     datasets = {}
@@ -115,7 +121,9 @@ def run(ctx: CheckContext) -> CheckOutcome:
         profile = _profile(x, np.asarray(y, dtype=np.int64), model.clip_values, model.nb_classes)
         digests = profile.pop("_digests")
         # Evaluation samples also present in this set inflate accuracy and hide memorisation.
-        profile["overlap_with_evaluation"] = float(np.mean([d in digests for d in eval_digests])) if eval_digests else 0.0
+        profile["overlap_with_evaluation"] = (
+            float(np.mean([d in digests for d in eval_digests])) if eval_digests else 0.0
+        )
         datasets[name] = profile
     if "train" in datasets:
         metrics["train_evaluation_overlap"] = datasets["train"]["overlap_with_evaluation"]
