@@ -12,6 +12,7 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from riskapp.audit.services import audit_record
@@ -435,3 +436,154 @@ def evidence_verify(*, organization) -> VerifyResult:
                                                  f"{chain.head_sha256[:16]}…, the records end at {count} in "
                                                  f"{prev[:16]}…: records were removed or added"})
     return VerifyResult(ok=True, records=count, head=prev)
+
+
+# --- manual evidence ----------------------------------------------------------------------------------
+
+MANUAL_EVIDENCE_MAX_BYTES = 25 * 1024 * 1024
+
+
+def manual_evidence_attach(*, organization, asset, control: Control, user, title: str, expires_on: date,
+                           link: str = "", upload=None, owner=None, notes: str = "") -> ManualEvidence:
+    """Attach a document (file) or a link, with an owner and an expiry date, as evidence for one asset's control."""
+    if asset.organization_id != organization.pk:
+        raise ValidationError("The asset belongs to another organization.")
+    if not control.assessable or control.retired_at is not None:
+        raise ValidationError({"control": "Evidence attaches to an assessable, current control."})
+    if bool(link) == bool(upload):
+        raise ValidationError("Attach either a file or a link.")
+    if expires_on <= timezone.now().date():
+        raise ValidationError({"expires_on": "The expiry date must lie in the future."})
+    evidence = ManualEvidence(organization=organization, asset=asset, control=control, title=title, link=link,
+                              owner=owner or user, expires_on=expires_on, notes=notes, created_by=user)
+    if upload is not None:
+        if upload.size > MANUAL_EVIDENCE_MAX_BYTES:
+            raise ValidationError({"file": f"The file is larger than {MANUAL_EVIDENCE_MAX_BYTES // (1024 * 1024)} MB."})
+        digest = hashlib.sha256()
+        for chunk in upload.chunks():
+            digest.update(chunk)
+        upload.seek(0)
+        evidence.file_sha256 = digest.hexdigest()
+        evidence.original_filename = upload.name[:255]
+        evidence.file.save("evidence", upload, save=False)
+    evidence.full_clean()
+    evidence.save()
+    audit_record(actor=user, organization=organization, action="evidence.manual_attach", obj=evidence,
+                 details={"asset": asset.pk, "control": f"{control.framework.slug} {control.ref_id}",
+                          "expires_on": expires_on.isoformat(), "file_sha256": evidence.file_sha256,
+                          "link": link})
+    return evidence
+
+
+# --- reports ------------------------------------------------------------------------------------------
+
+
+def report_request(*, organization, framework: Framework, fmt: str, user, asset=None,
+                   period_start: date | None = None, period_end: date | None = None,
+                   enqueue: bool = True) -> Report:
+    """Queue a report; workers.tasks.generate_report renders and stores it after commit."""
+    if fmt not in ReportFormat.values:
+        raise ValidationError({"format": f"Choose one of {', '.join(ReportFormat.values)}."})
+    if asset is not None and asset.organization_id != organization.pk:
+        raise ValidationError({"asset": "The asset belongs to another organization."})
+    if period_start and period_end and period_start > period_end:
+        raise ValidationError({"period_start": "The period starts after it ends."})
+    report = Report(organization=organization, framework=framework, format=fmt, asset=asset,
+                    period_start=period_start, period_end=period_end, generated_by=user)
+    report.full_clean()
+    report.save()
+    audit_record(actor=user, organization=organization, action="report.request", obj=report,
+                 details={"framework": framework.slug, "format": fmt, "asset": asset.pk if asset else None})
+    if enqueue:
+        from workers.tasks import generate_report
+
+        transaction.on_commit(lambda: generate_report.delay(report.pk))
+    return report
+
+
+def report_generate(*, report_id: int, now: datetime | None = None) -> Report:
+    """Render a queued report, store the file with its SHA-256; a failure is recorded on the report."""
+    from riskapp.compliance.reports import render
+
+    with transaction.atomic():
+        claimed = Report.objects.filter(pk=report_id, status=ReportStatus.QUEUED).update(status=ReportStatus.RUNNING)
+    report = Report.objects.select_related("organization", "framework", "asset", "generated_by").get(pk=report_id)
+    if not claimed:
+        return report  # already generated (or being generated) by another delivery of the task
+    try:
+        content, chain_head = render(report, now=now)
+    except Exception as exc:  # recorded on the report for the person who asked; the worker goes on
+        logger.exception("report %s failed", report_id)
+        report.status, report.error, report.finished_at = ReportStatus.FAILED, f"{type(exc).__name__}: {exc}", timezone.now()
+        report.save(update_fields=["status", "error", "finished_at"])
+        audit_record(actor="system", organization=report.organization, action="report.fail", obj=report,
+                     details={"error": report.error[:500]})
+        return report
+    report.file.save(report.filename, ContentFile(content), save=False)
+    report.sha256 = hashlib.sha256(content).hexdigest()
+    report.size_bytes = len(content)
+    report.chain_head_sha256 = chain_head
+    report.status, report.error, report.finished_at = ReportStatus.SUCCEEDED, "", timezone.now()
+    report.save()
+    audit_record(actor="system", organization=report.organization, action="report.generate", obj=report,
+                 details={"sha256": report.sha256, "bytes": report.size_bytes, "chain_head": chain_head})
+    return report
+
+
+# --- share links for auditors --------------------------------------------------------------------------
+
+SHARE_TOKEN_PREFIX = "rsk_share_"
+
+
+def _token_hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def share_link_create(*, organization, user, report: Report | None = None, asset=None, expires_in_days: int = 14,
+                      label: str = "") -> tuple[ShareLink, str]:
+    """A read-only link for an auditor; returns the link and the raw token, which is shown once and not stored."""
+    if (report is None) == (asset is None):
+        raise ValidationError("Share either a report or an asset's evidence.")
+    subject = report or asset
+    if subject.organization_id != organization.pk:
+        raise ValidationError("That belongs to another organization.")
+    if report is not None and report.status != ReportStatus.SUCCEEDED:
+        raise ValidationError("Only a generated report can be shared.")
+    if not 1 <= int(expires_in_days) <= 90:
+        raise ValidationError({"expires_in_days": "A link lasts between 1 and 90 days."})
+    raw = SHARE_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    link = ShareLink(organization=organization, report=report, asset=asset, label=label,
+                     prefix=raw[len(SHARE_TOKEN_PREFIX):][:8], token_hash=_token_hash(raw),
+                     expires_at=timezone.now() + timedelta(days=int(expires_in_days)), created_by=user)
+    link.full_clean()
+    link.save()
+    audit_record(actor=user, organization=organization, action="share_link.create", obj=link,
+                 details={"report": report.pk if report else None, "asset": asset.pk if asset else None,
+                          "expires_at": link.expires_at.isoformat(), "label": label})
+    return link, raw
+
+
+def share_link_revoke(*, link: ShareLink, user) -> ShareLink:
+    if link.revoked_at is None:
+        link.revoked_at = timezone.now()
+        link.save(update_fields=["revoked_at"])
+        audit_record(actor=user, organization=link.organization, action="share_link.revoke", obj=link)
+    return link
+
+
+def share_link_access(*, raw_token: str, what: str = "view") -> ShareLink | None:
+    """The live link a token opens, with the access audited; None for an unknown, expired or revoked token."""
+    if not raw_token.startswith(SHARE_TOKEN_PREFIX):
+        return None
+    link = (ShareLink.objects.select_related("organization", "report__framework", "asset")
+            .filter(token_hash=_token_hash(raw_token)).first())
+    if link is None or link.revoked_at is not None or link.expires_at <= timezone.now():
+        if link is not None:
+            audit_record(actor=f"auditor-link:{link.prefix}", organization=link.organization,
+                         action="share_link.refused", obj=link,
+                         details={"why": "revoked" if link.revoked_at else "expired", "what": what})
+        return None
+    ShareLink.objects.filter(pk=link.pk).update(access_count=F("access_count") + 1, last_accessed_at=timezone.now())
+    audit_record(actor=f"auditor-link:{link.prefix}", organization=link.organization, action="share_link.access",
+                 obj=link, details={"what": what})
+    return link
