@@ -144,3 +144,18 @@ def test_blackbox_evasion_runs_against_the_endpoint(served_model, cancer_data):
     assert sum(entry["n"] for entry in log[1:]) >= blackbox.queries
     assert 0.0 <= blackbox.metrics["success_rate"] <= 1.0
     assert whitebox.status == "skipped" and "gradients" in whitebox.reason
+
+
+def test_rate_limit_spaces_the_requests(served_model, cancer_data, monkeypatch):
+    import workers.engine.model as model_module
+
+    url, log = served_model
+    handle = load_model(
+        None, "endpoint", endpoint=_endpoint(url + "/predict", rate_limit_per_s=2, batch_size=4), sample=cancer_data[4]
+    )
+    waits = []
+    monkeypatch.setattr(model_module.time, "sleep", waits.append)
+    before = handle.requests_made
+    handle.predict_proba(cancer_data[4][:12])
+    assert handle.requests_made - before == 3  # three requests of four inputs
+    assert len(waits) >= 2 and all(0 < wait <= 0.5 for wait in waits)
