@@ -81,31 +81,22 @@ def _copy_from_storage(name: str, target: Path) -> str:
 
 
 def _load(detector) -> LoadedScreen:
+    from riskapp.assets.selectors import model_version_handle
     from workers.engine.checks.detection_train import MANIFEST_FILE, load_detector
     from workers.engine.device import resolve_device
-    from workers.engine.loaders import ModelLoadError, load_model
+    from workers.engine.loaders import ModelLoadError
 
     version = detector.version
+    try:
+        # The handle keeps the loaded model in memory; the local copy of the file is not needed after the block.
+        with model_version_handle(version, device=resolve_device(settings.RISKAPP_DEVICE)) as model:
+            pass
+    except (ModelLoadError, OSError) as exc:
+        raise DetectorLoadError(f"The model of version {version.label} could not be loaded: {exc}") from exc
+    if version.sha256 and model.sha256 and model.sha256 != version.sha256:
+        raise DetectorLoadError(f"The stored model's SHA-256 differs from the registered {version.sha256}.")
     with tempfile.TemporaryDirectory(prefix="riskapp-screen-") as tmp:
         workdir = Path(tmp)
-        if not version.artifact:
-            raise DetectorLoadError(f"Version {version.label} has no artifact file.")
-        model_path = workdir / "model"
-        try:
-            _copy_from_storage(version.artifact.name, model_path)
-        except OSError as exc:
-            raise DetectorLoadError(f"The model file of version {version.label} cannot be read: {exc}") from exc
-        preprocessing = None
-        if version.preprocessing_mean is not None and version.preprocessing_std is not None:
-            preprocessing = (version.preprocessing_mean, version.preprocessing_std)
-        try:
-            model = load_model(model_path, version.format, input_shape=tuple(version.input_shape) or None,
-                               nb_classes=version.nb_classes, clip_values=version.clip_values,
-                               preprocessing=preprocessing, device=resolve_device(settings.RISKAPP_DEVICE))
-        except ModelLoadError as exc:
-            raise DetectorLoadError(f"The model could not be loaded: {exc}") from exc
-        if version.sha256 and model.sha256 and model.sha256 != version.sha256:
-            raise DetectorLoadError(f"The stored model's SHA-256 differs from the registered {version.sha256}.")
         detector_dir = workdir / "detector"
         detector_dir.mkdir()
         for name, expected in detector.files.items():

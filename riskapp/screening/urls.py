@@ -13,7 +13,6 @@ urlpatterns = [
 ]
 
 api_urlpatterns = [
-    path("assets/<int:pk>/", views.asset_screening, name="asset"),
     # The issue names the endpoint without a trailing slash; both spellings work.
     path("assets/<int:pk>/screen", api.ScreenView.as_view(), name="asset-screen"),
     path("assets/<int:pk>/screen/", api.ScreenView.as_view()),
