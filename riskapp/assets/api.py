@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.models import OuterRef, Subquery
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -14,7 +15,7 @@ from rest_framework.response import Response
 from riskapp.accounts.api import OrganizationField, OrganizationScopedModelViewSet, OrganizationScopedViewSet
 from riskapp.accounts.tenancy import scope_queryset
 from riskapp.assets import services
-from riskapp.assets.intake import parse_shape
+from riskapp.assets.intake import LimitedUploadHandler, parse_shape
 from riskapp.assets.models import (
     BuiltinDataset,
     Dataset,
@@ -75,6 +76,20 @@ class CommaListField(serializers.Field):
 
     def to_representation(self, value):
         return value
+
+
+class LimitedUploadsMixin:
+    """Refuse an oversize file while the body streams in, before Django spools it to disk."""
+
+    def initialize_request(self, request, *args, **kwargs):
+        request.upload_handlers.insert(0, LimitedUploadHandler(request, max_bytes=settings.RISKAPP_MAX_UPLOAD_BYTES))
+        return super().initialize_request(request, *args, **kwargs)
+
+    def raise_if_upload_refused(self, request) -> None:
+        _ = request.data  # parsing the body now is what enforces the limit while it streams
+        refused = getattr(request._request, "upload_refused", None)
+        if refused:
+            raise serializers.ValidationError({refused[0]: [refused[1]]})
 
 
 # --- assets --------------------------------------------------------------------------------------------------
@@ -268,7 +283,8 @@ VERSION_EXAMPLES = [
 ]
 
 
-class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrganizationScopedViewSet):
+class ModelVersionViewSet(LimitedUploadsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                          OrganizationScopedViewSet):
     """Versions of one asset. Uploading one checks the file at once and queues its validation."""
 
     queryset = ModelVersion.objects.select_related("asset", "created_by")
@@ -293,6 +309,7 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Orga
     def create(self, request, *args, **kwargs):
         asset = self.asset()  # an outsider gets 404 before anything is read
         self.require_write(asset.organization_id)
+        self.raise_if_upload_refused(request)
         serializer = ModelVersionCreateSerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
         version = services.model_version_create(asset=asset, user=request.user, **serializer.service_kwargs())
@@ -349,8 +366,8 @@ DATASET_EXAMPLES = [
 ]
 
 
-class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
-                     OrganizationScopedViewSet):
+class DatasetViewSet(LimitedUploadsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                     mixins.CreateModelMixin, OrganizationScopedViewSet):
     """Datasets assessments run on: uploaded .npz / .csv files (checked, hashed, validated) or built-in splits."""
 
     queryset = Dataset.objects.select_related("created_by")
@@ -361,6 +378,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
     @extend_schema(request={"multipart/form-data": DatasetSerializer, "application/json": DatasetSerializer},
                    examples=DATASET_EXAMPLES)
     def create(self, request, *args, **kwargs):
+        self.raise_if_upload_refused(request)
         return super().create(request, *args, **kwargs)
 
     def perform_create(self, serializer):

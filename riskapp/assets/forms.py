@@ -65,6 +65,12 @@ class ModelFieldsMixin(forms.Form):
     endpoint_query_budget = forms.IntegerField(required=False, min_value=1, initial=20000, label="Query budget",
                                                help_text="Most predictions one assessment may ask for.")
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Required for one choice of format only: the label must not say "(optional)".
+        for name in ("artifact", "endpoint_url"):
+            self.fields[name].conditionally_required = True
+
     def clean_input_shape(self):
         try:
             return parse_shape(self.cleaned_data["input_shape"])
@@ -115,6 +121,11 @@ class DataFieldsMixin(forms.Form):
                                 help_text=".npz saved with numpy.savez(path, x=inputs, y=labels), or .csv with a "
                                           "header row.")
     label_column = forms.CharField(required=False, initial="label", label="CSV label column")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("builtin_name", "data_file"):
+            self.fields[name].conditionally_required = True
 
     def clean(self):
         cleaned = super().clean()

@@ -16,6 +16,7 @@ from typing import Iterator
 
 import numpy as np
 from django.core.exceptions import ValidationError
+from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 
 from workers.engine.data import MAX_COMPRESSION_RATIO, MAX_MEMBER_BYTES, X_KEYS, Y_KEYS, file_sha256  # noqa: F401
 from workers.engine.loaders import HOW_TO_EXPORT, pickle_kind
@@ -77,6 +78,34 @@ def spooled(upload, *, field: str, max_bytes: int) -> Iterator[SpooledFile]:
         yield SpooledFile(path=path, sha256=digest.hexdigest(), size=size, original_name=original_name)
     finally:
         path.unlink(missing_ok=True)
+
+
+class LimitedUploadHandler(FileUploadHandler):
+    """Stops reading a multipart upload as soon as one file passes the limit, before Django spools the rest to disk.
+
+    Django then drops that file from request.FILES; ``request.upload_refused`` holds (field name, message)
+    so the view can answer 400 with the reason instead of "no file".
+    """
+
+    def __init__(self, request=None, *, max_bytes: int):
+        super().__init__(request)
+        self.max_bytes = max_bytes
+        self.received = 0
+
+    def new_file(self, *args, **kwargs):
+        super().new_file(*args, **kwargs)
+        self.received = 0
+
+    def receive_data_chunk(self, raw_data, start):
+        self.received += len(raw_data)
+        if self.received > self.max_bytes:
+            message = f"The file is larger than the {_human(self.max_bytes)} upload limit; nothing was stored."
+            self.request.upload_refused = (self.field_name, message)
+            raise StopUpload(connection_reset=False)
+        return raw_data
+
+    def file_complete(self, file_size):
+        return None
 
 
 # --- model artifacts -----------------------------------------------------------------------------------

@@ -8,15 +8,19 @@ function returned, inside ``{% block asset_sections %}`` of templates/assets/det
 
 from __future__ import annotations
 
+from functools import wraps
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from riskapp.accounts.permissions import can_write
-from riskapp.assets import selectors, services
+from riskapp.assets import intake, selectors, services
 from riskapp.assets.forms import AssetFilterForm, DatasetAddForm, RegisterModelForm, VersionUploadForm
 from riskapp.assets.models import DatasetRole, ValidationStatus
 
@@ -36,6 +40,30 @@ def _show_service_errors(form, exc: ValidationError) -> None:
             field = None
         for text in texts:
             form.add_error(field, text)
+
+
+def limited_uploads(view):
+    """Enforce RISKAPP_MAX_UPLOAD_BYTES while the request body streams in (CSRF is still checked, after that)."""
+    protected = csrf_protect(view)
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        request.upload_handlers.insert(0, intake.LimitedUploadHandler(request,
+                                                                      max_bytes=settings.RISKAPP_MAX_UPLOAD_BYTES))
+        return protected(request, *args, **kwargs)
+
+    return csrf_exempt(wrapper)
+
+
+def _bound_form(form_class, request, **kwargs):
+    """The form bound to the request, carrying the refusal of an oversize upload as the file field's error."""
+    form = form_class(request.POST or None, request.FILES or None, **kwargs)
+    refused = getattr(request, "upload_refused", None)
+    if refused:
+        form.is_valid()
+        field = FORM_FIELD_FOR_ERROR.get(refused[0], refused[0])
+        form.errors[field if field in form.fields else "__all__"] = form.error_class([refused[1]])
+    return form, bool(refused)
 
 
 def _require_write(request) -> None:
@@ -63,13 +91,14 @@ def asset_list(request):
 
 
 @login_required
+@limited_uploads
 def asset_register_view(request):
     organization = request.organization
     if not organization:
         return render(request, "web/no_organization.html")
     _require_write(request)
-    form = RegisterModelForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
+    form, refused = _bound_form(RegisterModelForm, request)
+    if request.method == "POST" and not refused and form.is_valid():
         try:
             asset, version = services.asset_register(
                 organization=organization, user=request.user, asset_fields=form.asset_kwargs(),
@@ -101,6 +130,7 @@ def asset_detail(request, pk: int):
 
 
 @login_required
+@limited_uploads
 def version_upload(request, pk: int):
     organization = request.organization
     if not organization:
@@ -113,8 +143,8 @@ def version_upload(request, pk: int):
         initial |= {"format": current.format, "input_shape": ",".join(str(d) for d in current.input_shape),
                     "nb_classes": current.nb_classes, "clip_min": current.clip_min, "clip_max": current.clip_max,
                     "class_names": ",".join(current.class_names)}
-    form = VersionUploadForm(request.POST or None, request.FILES or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
+    form, refused = _bound_form(VersionUploadForm, request, initial=initial)
+    if request.method == "POST" and not refused and form.is_valid():
         try:
             version = services.model_version_create(asset=asset, user=request.user, **form.version_kwargs())
         except ValidationError as exc:
@@ -127,15 +157,15 @@ def version_upload(request, pk: int):
 
 
 @login_required
+@limited_uploads
 def dataset_add(request, pk: int):
     organization = request.organization
     if not organization:
         return render(request, "web/no_organization.html")
     asset = selectors.asset_get(organization=organization, pk=pk)
     _require_write(request)
-    form = DatasetAddForm(request.POST or None, request.FILES or None,
-                          initial={"name": f"{asset.name} evaluation data"})
-    if request.method == "POST" and form.is_valid():
+    form, refused = _bound_form(DatasetAddForm, request, initial={"name": f"{asset.name} evaluation data"})
+    if request.method == "POST" and not refused and form.is_valid():
         data = form.cleaned_data
         try:
             if data["data_source"] == "builtin":

@@ -172,3 +172,32 @@ class _Hostile:
         import os
 
         return (os.makedirs, (self.marker,))
+
+
+def test_oversize_dataset_is_refused_while_streaming(owner_api, settings, digits_npz_bytes):
+    settings.RISKAPP_MAX_UPLOAD_BYTES = 1024
+    message = _assert_refused(_post_dataset(owner_api, "eval.npz", digits_npz_bytes), "file", "upload limit")
+    assert "1.0 KB" in message
+    assert not Dataset.objects.exists() and not _stored_files(settings)
+
+
+def test_oversize_upload_in_the_register_form_is_refused_with_the_reason(owner_client, settings, digits_cnn_bytes):
+    from riskapp.assets.models import ModelAsset
+
+    settings.RISKAPP_MAX_UPLOAD_BYTES = 4096
+    response = owner_client.post("/assets/register/", {
+        "name": "Big", "task": "image_classification", "risk_tier": "limited", "sector": "other",
+        "format": "torchscript", "artifact": upload("model.pt", digits_cnn_bytes), "input_shape": "1,8,8",
+        "nb_classes": "10", "clip_min": "0", "clip_max": "1", "data_source": "none"})
+    assert response.status_code == 400
+    assert "larger than the 4.0 KB upload limit" in response.content.decode()
+    assert not ModelAsset.objects.exists() and not _stored_files(settings)
+
+
+def test_the_form_still_checks_csrf(client, owner, digits_cnn_bytes):
+    from django.test import Client
+
+    csrf_client = Client(enforce_csrf_checks=True)
+    csrf_client.force_login(owner)
+    response = csrf_client.post("/assets/register/", {"name": "x", "artifact": upload("m.pt", digits_cnn_bytes)})
+    assert response.status_code == 403
