@@ -91,6 +91,9 @@ class Matrix:
     def rows(self) -> list[tuple[object, list[Cell]]]:
         return [(asset, self.row(asset)) for asset in self.assets]
 
+    def control_rows(self) -> list[tuple[Control, list[Cell]]]:
+        return [(control, [self.cells[(asset.pk, control.pk)] for asset in self.assets]) for control in self.controls]
+
     def for_control(self, control) -> list[tuple[object, Cell]]:
         return [(asset, self.cells[(asset.pk, control.pk)]) for asset in self.assets]
 
