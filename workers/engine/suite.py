@@ -102,7 +102,8 @@ PROFILES: dict[str, dict] = {
             # Backdoor and extraction figures describe exposure if an attacker gets that access; they
             # are recorded as evidence, with no pass/fail of their own.
             {"kind": "poisoning.backdoor", "params": {}, "thresholds": {}},
-            {"kind": "poisoning.data_scan", "params": {}, "thresholds": {"suspected_fraction": {"max": 0.1}}},
+            # The poison detectors flag many clean samples too (art-notes): their figures are evidence only.
+            {"kind": "poisoning.data_scan", "params": {}, "thresholds": {}},
             {"kind": "extraction", "params": {}, "thresholds": {}},
             {"kind": "inference.membership", "params": {}, "thresholds": {"auc": {"max": 0.6}}},
             {
