@@ -23,7 +23,9 @@ def suite_data(splits, *, train: bool = True, holdout: bool = True) -> SuiteData
     )
 
 
-def check_context(module, model, data: SuiteData, *, seed: int = 0, should_stop=None, progress=None, **params) -> CheckContext:
+def check_context(
+    module, model, data: SuiteData, *, seed: int = 0, should_stop=None, progress=None, **params
+) -> CheckContext:
     seed_everything(seed)
     merged = {**copy.deepcopy(module.DEFAULTS), **params}
     steps: list[tuple[float, str]] = []

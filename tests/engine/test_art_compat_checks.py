@@ -43,7 +43,11 @@ def test_centred_spectral_defense_keeps_arts_interface_and_flags_the_poison():
     activations, planted = _shifted_minority()
     identity = torch.nn.Sequential(torch.nn.Identity())
     classifier = PyTorchClassifier(
-        model=identity, loss=torch.nn.CrossEntropyLoss(), input_shape=(6,), nb_classes=2, clip_values=(0.0, 20.0)
+        model=identity,
+        loss=torch.nn.CrossEntropyLoss(),
+        input_shape=(6,),
+        nb_classes=2,
+        clip_values=(0.0, 20.0),
     )
     labels = np.zeros(len(activations), dtype=np.int64)
     defence = art_compat.centered_spectral_signature_defense()(
@@ -91,7 +95,9 @@ def test_art_adaptive_knockoff_fails_on_label_only_output_and_the_guarded_one_ru
     np.random.seed(0)
     torch.manual_seed(0)
     with pytest.raises(ValueError, match="NaN"):
-        KnockoffNets(_label_only_victim(), **arguments).extract(pool, y=pool_labels, thieved_classifier=_thief())
+        KnockoffNets(_label_only_victim(), **arguments).extract(
+            pool, y=pool_labels, thieved_classifier=_thief()
+        )
 
     np.random.seed(0)
     torch.manual_seed(0)
@@ -99,3 +105,32 @@ def test_art_adaptive_knockoff_fails_on_label_only_output_and_the_guarded_one_ru
         pool, y=pool_labels, thieved_classifier=_thief()
     )
     assert stolen.predict(pool).shape == (90, 3)
+
+
+def _four_class_victim():
+    from art.estimators.classification import BlackBoxClassifierNeuralNetwork
+
+    def predict(x):
+        return np.eye(4, dtype=np.float32)[(x[:, 0] * 4).astype(int).clip(0, 3)]
+
+    return BlackBoxClassifierNeuralNetwork(predict, input_shape=(2,), nb_classes=4, clip_values=(0.0, 1.0))
+
+
+def test_art_rule_based_membership_fails_when_a_class_is_missing_and_the_fixed_one_does_not():
+    from art.attacks.inference.membership_inference import MembershipInferenceBlackBoxRuleBased
+
+    x = np.random.default_rng(0).random((12, 2)).astype(np.float32)
+    missing_classes = (x[:, 0] * 4).astype(int).clip(0, 3)
+    missing_classes[missing_classes == 1] = 0  # class 1 absent from this batch
+    with pytest.raises(IndexError):
+        MembershipInferenceBlackBoxRuleBased(_four_class_victim()).infer(x, missing_classes)
+
+    fixed = art_compat.rule_based_membership_class()(_four_class_victim())
+    predicted = (x[:, 0] * 4).astype(int).clip(0, 3)
+    assert np.array_equal(fixed.infer(x, missing_classes), (missing_classes == predicted).astype(int))
+
+    every_class = np.arange(12) % 4
+    assert np.array_equal(
+        fixed.infer(x, every_class),
+        MembershipInferenceBlackBoxRuleBased(_four_class_victim()).infer(x, every_class),
+    )

@@ -21,13 +21,22 @@ def test_adversarial_training_metrics_on_the_digits_cnn(digits_cnn, digits_data)
 
     assert_json_ready(outcome)
     metrics = outcome.metrics
-    for name in ("clean_accuracy_before", "clean_accuracy_after", "robust_accuracy_before", "robust_accuracy_after"):
+    for name in (
+        "clean_accuracy_before",
+        "clean_accuracy_after",
+        "robust_accuracy_before",
+        "robust_accuracy_after",
+    ):
         assert in_unit_interval(metrics[name]), name
     assert metrics["robust_accuracy_before"] <= min(metrics["per_attack_before"].values())
-    assert metrics["robust_gain"] == pytest.approx(metrics["robust_accuracy_after"] - metrics["robust_accuracy_before"])
+    assert metrics["robust_gain"] == pytest.approx(
+        metrics["robust_accuracy_after"] - metrics["robust_accuracy_before"]
+    )
     assert set(metrics["per_attack_before"]) == {"pgd", "apgd_dlr"}
     assert metrics["eps"] == pytest.approx(0.1)
-    assert outcome.parameters["trainer"]["eps"] == pytest.approx(0.1)  # in the model's [0, 1] range, not ART's 8
+    assert outcome.parameters["trainer"]["eps"] == pytest.approx(
+        0.1
+    )  # in the model's [0, 1] range, not ART's 8
     assert metrics["recommendation"]["text"]
     assert metrics["recommended"] in ("pgd_adversarial_training", "none pays off")
 
@@ -45,7 +54,14 @@ def test_robust_accuracy_before_equals_art_pgd_called_directly(digits_cnn, digit
     idx = np.sort(rng.choice(len(x_eval), size=80, replace=False))
     seed_everything(1)
     attack = ProjectedGradientDescent(
-        model.logits_classifier(), norm=np.inf, eps=0.1, eps_step=0.025, max_iter=5, num_random_init=0, batch_size=128, verbose=False
+        model.logits_classifier(),
+        norm=np.inf,
+        eps=0.1,
+        eps_step=0.025,
+        max_iter=5,
+        num_random_init=0,
+        batch_size=128,
+        verbose=False,
     )
     x_adv = attack.generate(x_eval[idx], y=y_eval[idx])
     art_figure = float(np.mean(np.argmax(model.logits_classifier().predict(x_adv), axis=1) == y_eval[idx]))
@@ -56,7 +72,9 @@ def test_robust_accuracy_before_equals_art_pgd_called_directly(digits_cnn, digit
 def test_adversarial_training_is_skipped_for_sklearn_models(cancer_logreg, cancer_data):
     _, model = cancer_logreg
     with pytest.raises(CheckSkipped, match="PyTorch"):
-        defense_adversarial_training.run(check_context(defense_adversarial_training, model, suite_data(cancer_data)))
+        defense_adversarial_training.run(
+            check_context(defense_adversarial_training, model, suite_data(cancer_data))
+        )
 
 
 def test_the_recommendation_takes_the_largest_gain_within_the_clean_cost_budget():
@@ -72,7 +90,14 @@ def test_the_recommendation_takes_the_largest_gain_within_the_clean_cost_budget(
 
 def test_recommended_combines_defence_checks_already_run_in_the_suite():
     earlier = CheckResult(
-        kind="defense.preprocessing", status="passed", thresholds={}, verdict="", parameters={}, seed=0, duration_s=0.0, queries=0,
+        kind="defense.preprocessing",
+        status="passed",
+        thresholds={},
+        verdict="",
+        parameters={},
+        seed=0,
+        duration_s=0.0,
+        queries=0,
         metrics={"candidates": [{"defence": "jpeg", "robust_gain": 0.2, "clean_cost": 0.01}]},
     )
     own = [{"defence": "pgd_adversarial_training", "robust_gain": 0.1, "clean_cost": 0.0}]

@@ -14,11 +14,18 @@ TINY = dict(epochs=1, max_train=200, max_eval=80, pgd_iter=5)
 
 def test_distillation_metrics_on_the_digits_cnn(digits_cnn, digits_data):
     _, model = digits_cnn
-    outcome = defense_distillation.run(check_context(defense_distillation, model, suite_data(digits_data), **TINY))
+    outcome = defense_distillation.run(
+        check_context(defense_distillation, model, suite_data(digits_data), **TINY)
+    )
 
     assert_json_ready(outcome)
     metrics = outcome.metrics
-    for name in ("clean_accuracy_before", "clean_accuracy_after", "robust_accuracy_before", "robust_accuracy_after"):
+    for name in (
+        "clean_accuracy_before",
+        "clean_accuracy_after",
+        "robust_accuracy_before",
+        "robust_accuracy_after",
+    ):
         assert in_unit_interval(metrics[name]), name
     # The student is judged by the worst of both attacks, so a masked cross-entropy gradient cannot inflate it.
     assert metrics["robust_accuracy_after"] <= min(metrics["per_attack_after"].values())
@@ -51,12 +58,16 @@ def test_the_student_starts_from_fresh_weights(digits_cnn):
 def test_distillation_is_skipped_without_training_data(digits_cnn, digits_data):
     _, model = digits_cnn
     with pytest.raises(CheckSkipped, match="training dataset"):
-        defense_distillation.run(check_context(defense_distillation, model, suite_data(digits_data, train=False)))
+        defense_distillation.run(
+            check_context(defense_distillation, model, suite_data(digits_data, train=False))
+        )
 
 
 @pytest.mark.slow
 def test_default_distillation_gives_a_usable_student(digits_cnn, digits_data):
     _, model = digits_cnn
-    metrics = defense_distillation.run(check_context(defense_distillation, model, suite_data(digits_data))).metrics
+    metrics = defense_distillation.run(
+        check_context(defense_distillation, model, suite_data(digits_data))
+    ).metrics
     assert metrics["clean_accuracy_after"] > 0.9
     assert metrics["recommended"] in ("defensive_distillation", "none pays off")

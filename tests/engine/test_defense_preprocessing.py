@@ -15,7 +15,9 @@ TINY = dict(max_eval=40, pgd_iter=3, apgd_dlr=False)
 
 def test_every_defence_gets_naive_and_adaptive_figures(digits_cnn, digits_data):
     _, model = digits_cnn
-    outcome = defense_preprocessing.run(check_context(defense_preprocessing, model, suite_data(digits_data), **TINY))
+    outcome = defense_preprocessing.run(
+        check_context(defense_preprocessing, model, suite_data(digits_data), **TINY)
+    )
 
     assert_json_ready(outcome)
     per_defence = outcome.metrics["per_defence"]
@@ -26,7 +28,12 @@ def test_every_defence_gets_naive_and_adaptive_figures(digits_cnn, digits_data):
         assert figures["robust_gain"] == pytest.approx(
             figures["robust_accuracy_adaptive"] - outcome.metrics["robust_accuracy_undefended"]
         )
-    assert outcome.metrics["recommended"] in {"jpeg", "feature_squeezing", "spatial_smoothing", "none pays off"}
+    assert outcome.metrics["recommended"] in {
+        "jpeg",
+        "feature_squeezing",
+        "spatial_smoothing",
+        "none pays off",
+    }
 
 
 def test_adaptive_figure_equals_art_pgd_through_the_preprocessor(digits_cnn, digits_data):
@@ -34,7 +41,9 @@ def test_adaptive_figure_equals_art_pgd_through_the_preprocessor(digits_cnn, dig
     ctx = check_context(
         defense_preprocessing, model, suite_data(digits_data), seed=6, defences=["feature_squeezing"], **TINY
     )
-    engine_figure = defense_preprocessing.run(ctx).metrics["per_defence"]["feature_squeezing"]["per_attack_adaptive"]["pgd"]
+    engine_figure = defense_preprocessing.run(ctx).metrics["per_defence"]["feature_squeezing"][
+        "per_attack_adaptive"
+    ]["pgd"]
 
     import torch
     from art.attacks.evasion import ProjectedGradientDescent
@@ -49,11 +58,20 @@ def test_adaptive_figure_equals_art_pgd_through_the_preprocessor(digits_cnn, dig
         input_shape=(1, 8, 8),
         nb_classes=10,
         clip_values=(0.0, 1.0),
-        preprocessing_defences=[FeatureSqueezing(clip_values=(0.0, 1.0), bit_depth=3, apply_fit=False, apply_predict=True)],
+        preprocessing_defences=[
+            FeatureSqueezing(clip_values=(0.0, 1.0), bit_depth=3, apply_fit=False, apply_predict=True)
+        ],
     )
     seed_everything(6)
     attack = ProjectedGradientDescent(
-        defended, norm=np.inf, eps=0.1, eps_step=0.025, max_iter=3, num_random_init=0, batch_size=128, verbose=False
+        defended,
+        norm=np.inf,
+        eps=0.1,
+        eps_step=0.025,
+        max_iter=3,
+        num_random_init=0,
+        batch_size=128,
+        verbose=False,
     )
     x_adv = attack.generate(x_eval[idx], y=y_eval[idx])
     art_figure = float(np.mean(np.argmax(defended.predict(x_adv), axis=1) == y_eval[idx]))

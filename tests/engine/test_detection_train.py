@@ -18,7 +18,9 @@ TINY = dict(max_fit=200, detector_epochs=3, pgd_iter=5, adaptive_iter=5)
 @pytest.fixture
 def tiny_detection(digits_cnn, digits_data, tmp_path):
     _, model = digits_cnn
-    ctx = check_context(detection_train, model, suite_data(digits_data), artifact_dir=str(tmp_path / "detector"), **TINY)
+    ctx = check_context(
+        detection_train, model, suite_data(digits_data), artifact_dir=str(tmp_path / "detector"), **TINY
+    )
     return model, detection_train.run(ctx), tmp_path / "detector"
 
 
@@ -31,7 +33,9 @@ def test_detection_metrics_and_calibrated_false_positive_rate(tiny_detection):
     assert abs(metrics["anomaly_false_positive_rate"] - 0.01) <= 0.01
     assert set(metrics["per_attack"]) == {"fgsm", "pgd"}
     for figures in metrics["per_attack"].values():
-        assert in_unit_interval(figures["detection_rate"]) and in_unit_interval(figures["anomaly_detection_rate"])
+        assert in_unit_interval(figures["detection_rate"]) and in_unit_interval(
+            figures["anomaly_detection_rate"]
+        )
     assert in_unit_interval(metrics["adaptive_detection_rate"])
     assert in_unit_interval(metrics["adaptive"]["undetected_success_rate"])
     assert metrics["n_calibration"] + metrics["n_test"] == 360 + 359  # evaluation + holdout, split in half
@@ -76,6 +80,7 @@ def test_detection_is_skipped_for_sklearn_models(cancer_logreg, cancer_data):
         detection_train.run(check_context(detection_train, model, suite_data(cancer_data)))
 
 
+@pytest.mark.slow
 def test_adaptive_attack_evades_the_detector_more_often(digits_cnn, digits_data):
     _, model = digits_cnn
     outcome = detection_train.run(check_context(detection_train, model, suite_data(digits_data)))

@@ -15,7 +15,13 @@ from workers.engine.checks import extraction
 def test_extraction_reports_every_budget_and_output_on_the_digits_cnn(digits_cnn, digits_data):
     _, model = digits_cnn
     ctx = check_context(
-        extraction, model, suite_data(digits_data), budgets=[60, 120], attacks=["copycat"], thief_epochs=2, max_test=100
+        extraction,
+        model,
+        suite_data(digits_data),
+        budgets=[60, 120],
+        attacks=["copycat"],
+        thief_epochs=2,
+        max_test=100,
     )
     outcome = extraction.run(ctx)
 
@@ -35,8 +41,15 @@ def test_stolen_accuracy_equals_copycat_called_directly(digits_cnn, digits_data)
     _, model = digits_cnn
     x_train, _, x_holdout, _, x_eval, y_eval = digits_data
     ctx = check_context(
-        extraction, model, suite_data(digits_data), seed=3,
-        budgets=[100], attacks=["copycat"], outputs=["probabilities"], thief_epochs=2, max_test=150,
+        extraction,
+        model,
+        suite_data(digits_data),
+        seed=3,
+        budgets=[100],
+        attacks=["copycat"],
+        outputs=["probabilities"],
+        thief_epochs=2,
+        max_test=150,
     )
     engine_figure = extraction.run(ctx).metrics["results"][0]["stolen_accuracy"]
 
@@ -59,7 +72,9 @@ def test_stolen_accuracy_equals_copycat_called_directly(digits_cnn, digits_data)
         nb_classes=10,
         clip_values=(0.0, 1.0),
     )
-    copycat = CopycatCNN(victim, batch_size_fit=32, batch_size_query=32, nb_epochs=2, nb_stolen=100, use_probability=True)
+    copycat = CopycatCNN(
+        victim, batch_size_fit=32, batch_size_query=32, nb_epochs=2, nb_stolen=100, use_probability=True
+    )
     stolen = copycat.extract(np.concatenate([x_train, x_holdout]), thieved_classifier=thief)
     art_figure = float(np.mean(np.argmax(stolen.predict(x_eval[test_idx]), axis=1) == y_eval[test_idx]))
 
@@ -69,7 +84,9 @@ def test_stolen_accuracy_equals_copycat_called_directly(digits_cnn, digits_data)
 def test_a_label_only_model_is_only_attacked_through_labels(cancer_gbc, cancer_data):
     _, model = cancer_gbc
     model.label_only = True
-    ctx = check_context(extraction, model, suite_data(cancer_data), budgets=[50], attacks=["copycat"], thief_epochs=2)
+    ctx = check_context(
+        extraction, model, suite_data(cancer_data), budgets=[50], attacks=["copycat"], thief_epochs=2
+    )
     outcome = extraction.run(ctx)
     assert {r["output"] for r in outcome.metrics["results"]} == {"label_only"}
 
@@ -77,8 +94,13 @@ def test_a_label_only_model_is_only_attacked_through_labels(cancer_gbc, cancer_d
 def test_a_query_budget_too_large_for_the_pool_is_capped(cancer_logreg, cancer_data):
     _, model = cancer_logreg
     ctx = check_context(
-        extraction, model, suite_data(cancer_data, train=False, holdout=False),
-        budgets=[50, 100000], attacks=["copycat"], outputs=["probabilities"], thief_epochs=2,
+        extraction,
+        model,
+        suite_data(cancer_data, train=False, holdout=False),
+        budgets=[50, 100000],
+        attacks=["copycat"],
+        outputs=["probabilities"],
+        thief_epochs=2,
     )
     outcome = extraction.run(ctx)
     pool = len(cancer_data[4]) // 2

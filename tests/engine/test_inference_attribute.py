@@ -18,7 +18,9 @@ def test_attribute_inference_against_baseline_on_the_cancer_logreg(cancer_logreg
     assert_json_ready(outcome)
     metrics = outcome.metrics
     assert in_unit_interval(metrics["attack_accuracy"]) and in_unit_interval(metrics["baseline_accuracy"])
-    assert metrics["advantage_over_baseline"] == pytest.approx(metrics["attack_accuracy"] - metrics["baseline_accuracy"])
+    assert metrics["advantage_over_baseline"] == pytest.approx(
+        metrics["attack_accuracy"] - metrics["baseline_accuracy"]
+    )
     assert 0.5 <= metrics["majority_rate"] <= 1.0
     assert len(outcome.parameters["binarized"]["values"]) == 2
     assert outcome.queries == metrics["n_fit"] + metrics["n_test"]
@@ -31,7 +33,7 @@ def test_attack_accuracy_equals_art_called_directly(cancer_gbc, cancer_data):
 
     from art.attacks.inference.attribute_inference import AttributeInferenceBlackBox
 
-    x_train, y_train = cancer_data[0], cancer_data[1]
+    x_train = cancer_data[0]
     rng = np.random.default_rng(4)
     # max_samples (600) exceeds the training set: every record is used, then split in half.
     x_levels, values, _ = inference_attribute.binarize_feature(x_train.astype(np.float32), 3)

@@ -16,7 +16,12 @@ from workers.engine.types import CheckSkipped
 def test_membership_metrics_on_the_digits_cnn(digits_cnn, digits_data):
     _, model = digits_cnn
     ctx = check_context(
-        inference_membership, model, suite_data(digits_data), max_per_side=120, attack_models=["rf"], label_only=True
+        inference_membership,
+        model,
+        suite_data(digits_data),
+        max_per_side=120,
+        attack_models=["rf"],
+        label_only=True,
     )
     outcome = inference_membership.run(ctx)
 
@@ -34,7 +39,9 @@ def test_membership_metrics_on_the_digits_cnn(digits_cnn, digits_data):
 def test_black_box_auc_equals_art_called_directly(cancer_logreg, cancer_data):
     _, model = cancer_logreg
     x_train, y_train, x_holdout, y_holdout, _, _ = cancer_data
-    ctx = check_context(inference_membership, model, suite_data(cancer_data), seed=5, attack_models=["rf"], max_per_side=100)
+    ctx = check_context(
+        inference_membership, model, suite_data(cancer_data), seed=5, attack_models=["rf"], max_per_side=100
+    )
     engine_auc = inference_membership.run(ctx).metrics["per_attack"]["black_box_rf"]["auc"]
 
     from art.attacks.inference.membership_inference import MembershipInferenceBlackBox
@@ -50,7 +57,9 @@ def test_black_box_auc_equals_art_called_directly(cancer_logreg, cancer_data):
     random.seed(5)
     np.random.seed(5)
     torch.manual_seed(5)
-    attack = MembershipInferenceBlackBox(model.proba_classifier(), input_type="prediction", attack_model_type="rf")
+    attack = MembershipInferenceBlackBox(
+        model.proba_classifier(), input_type="prediction", attack_model_type="rf"
+    )
     attack.fit(x=x_train[fit_m], y=y_train[fit_m], test_x=x_holdout[fit_n], test_y=y_holdout[fit_n])
     x_test = np.concatenate([x_train[test_m], x_holdout[test_n]])
     y_test = np.concatenate([y_train[test_m], y_holdout[test_n]])

@@ -12,16 +12,30 @@ from workers.engine.types import Cancelled, CheckSkipped
 
 def test_backdoor_metrics_on_the_digits_cnn(digits_cnn, digits_data):
     _, model = digits_cnn
-    ctx = check_context(poisoning_backdoor, model, suite_data(digits_data), epochs=1, max_train=300, max_test=100)
+    ctx = check_context(
+        poisoning_backdoor, model, suite_data(digits_data), epochs=1, max_train=300, max_test=100
+    )
     outcome = poisoning_backdoor.run(ctx)
 
     assert_json_ready(outcome)
     metrics = outcome.metrics
-    for name in ("attack_success_rate", "trigger_rate_clean_copy", "clean_accuracy_baseline", "clean_accuracy_poisoned"):
+    for name in (
+        "attack_success_rate",
+        "trigger_rate_clean_copy",
+        "clean_accuracy_baseline",
+        "clean_accuracy_poisoned",
+    ):
         assert in_unit_interval(metrics[name]), name
-    assert metrics["clean_accuracy_cost"] == pytest.approx(metrics["clean_accuracy_baseline"] - metrics["clean_accuracy_poisoned"])
+    assert metrics["clean_accuracy_cost"] == pytest.approx(
+        metrics["clean_accuracy_baseline"] - metrics["clean_accuracy_poisoned"]
+    )
     assert metrics["n_poisoned"] == 30
-    assert outcome.parameters["trigger"] == {"kind": "art.add_pattern_bd", "distance": 2, "pixel_value": 1.0, "channels_first": True}
+    assert outcome.parameters["trigger"] == {
+        "kind": "art.add_pattern_bd",
+        "distance": 2,
+        "pixel_value": 1.0,
+        "channels_first": True,
+    }
 
 
 def test_the_image_trigger_is_arts_pattern_in_the_bottom_right_corner(digits_cnn, digits_data):
@@ -63,14 +77,18 @@ def test_backdoor_is_skipped_without_training_data(cancer_logreg, cancer_data):
 
 def test_backdoor_stops_between_epochs_when_cancelled(digits_cnn, digits_data):
     _, model = digits_cnn
-    ctx = check_context(poisoning_backdoor, model, suite_data(digits_data), max_train=200, should_stop=lambda: True)
+    ctx = check_context(
+        poisoning_backdoor, model, suite_data(digits_data), max_train=200, should_stop=lambda: True
+    )
     with pytest.raises(Cancelled):
         poisoning_backdoor.run(ctx)
 
 
 def test_default_backdoor_takes_over_the_digits_cnn_at_little_clean_cost(digits_cnn, digits_data):
     _, model = digits_cnn
-    metrics = poisoning_backdoor.run(check_context(poisoning_backdoor, model, suite_data(digits_data))).metrics
+    metrics = poisoning_backdoor.run(
+        check_context(poisoning_backdoor, model, suite_data(digits_data))
+    ).metrics
     assert metrics["attack_success_rate"] > 0.5
     assert metrics["trigger_rate_clean_copy"] < 0.1
     assert metrics["clean_accuracy_cost"] < 0.1

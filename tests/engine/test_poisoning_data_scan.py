@@ -23,12 +23,17 @@ def test_scan_reports_suspected_fraction_and_calibrated_precision_recall(digits_
     assert len(metrics["suspected_fraction_by_class"]) == 10
     for detector in ("activation_clustering", "spectral_signatures"):
         figures = metrics["calibration"][detector]
-        assert all(in_unit_interval(figures[k]) for k in ("precision", "recall", "false_positive_rate", "flagged_fraction"))
+        assert all(
+            in_unit_interval(figures[k])
+            for k in ("precision", "recall", "false_positive_rate", "flagged_fraction")
+        )
     assert metrics["planted_fraction"] == pytest.approx(0.05, abs=0.003)
     assert outcome.parameters["layer"] == "penultimate"
 
 
-def test_registered_set_figure_equals_art_activation_defence_on_penultimate_activations(digits_cnn, digits_data):
+def test_registered_set_figure_equals_art_activation_defence_on_penultimate_activations(
+    digits_cnn, digits_data
+):
     _, model = digits_cnn
     ctx = check_context(poisoning_data_scan, model, suite_data(digits_data), seed=2, max_train=300, epochs=1)
     engine_fraction = poisoning_data_scan.run(ctx).metrics["suspected_fraction"]
@@ -59,8 +64,11 @@ def test_relative_size_analysis_is_refused(digits_cnn, digits_data):
         poisoning_data_scan.run(ctx)
 
 
+@pytest.mark.slow
 def test_default_scan_finds_most_of_the_planted_poison(digits_cnn, digits_data):
     _, model = digits_cnn
-    metrics = poisoning_data_scan.run(check_context(poisoning_data_scan, model, suite_data(digits_data))).metrics
+    metrics = poisoning_data_scan.run(
+        check_context(poisoning_data_scan, model, suite_data(digits_data))
+    ).metrics
     assert metrics["calibration"]["activation_clustering"]["recall"] > 0.5
     assert metrics["calibration"]["spectral_signatures"]["recall"] > 0.2

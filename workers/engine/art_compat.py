@@ -249,3 +249,29 @@ def reproducible_hopskipjump(*args, **kwargs):
                 hop_skip_jump_module.np = original
 
     return ReproducibleHopSkipJump(*args, **kwargs)
+
+
+def rule_based_membership_class():
+    """ART's rule-based (gap) membership attack, one-hot encoding labels with the model's class count.
+
+    ART 1.20.1 one-hot encodes ``y`` with ``nb_classes=len(np.unique(y))``, so a batch whose
+    labels miss any class raises ``IndexError: index 3 is out of bounds``. The rule itself
+    (member when the model predicts the true label) is unchanged. Only membership labels are
+    returned: ART's ``probabilities=True`` branch indexes columns by the prediction vector
+    and is wrong for binary models.
+    """
+    from art.attacks.inference.membership_inference import MembershipInferenceBlackBoxRuleBased
+
+    class FullWidthRuleBasedMembership(MembershipInferenceBlackBoxRuleBased):
+        def infer(self, x: np.ndarray, y: np.ndarray | None = None, **kwargs) -> np.ndarray:
+            if y is None:
+                raise ValueError("the rule-based membership attack requires the true labels y")
+            if kwargs.get("probabilities"):
+                raise ValueError("only membership labels are available from the rule-based attack")
+            labels = np.argmax(y, axis=1) if np.ndim(y) == 2 else np.asarray(y, dtype=np.int64)
+            if len(labels) != len(x):
+                raise ValueError("Number of rows in x and y do not match")
+            predicted = np.argmax(self.estimator.predict(x=x), axis=1)
+            return (labels == predicted).astype(int)
+
+    return FullWidthRuleBasedMembership

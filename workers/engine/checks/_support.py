@@ -50,7 +50,7 @@ def default_eps(model, params: dict) -> float:
 
 def require_torch(model, why: str) -> None:
     if model.framework != "torch":
-        raise CheckSkipped(f"{why} needs a PyTorch (TorchScript) model; this one is {model.framework}.")
+        raise CheckSkipped(f"{why}: it needs a PyTorch (TorchScript) model, this one is {model.framework}.")
 
 
 def require_image(model, why: str) -> None:
@@ -74,7 +74,15 @@ def art_device_type(model) -> str:
     return "gpu" if str(model.device).startswith("cuda") else "cpu"
 
 
-def pytorch_classifier(model, module, *, nb_classes: int | None = None, lr: float | None = None, loss=None, preprocessing_defences: list | None = None):
+def pytorch_classifier(
+    model,
+    module,
+    *,
+    nb_classes: int | None = None,
+    lr: float | None = None,
+    loss=None,
+    preprocessing_defences: list | None = None,
+):
     """An ART PyTorchClassifier over `module` (a ModelHandle.torch_module(): normalisation already inside).
 
     `lr` adds an Adam optimizer so ART's trainers can fit the module.

@@ -72,7 +72,7 @@ def adversarially_trained_copy(model, x_train, y_train, *, eps: float, params: d
 def run(ctx):
     model, data, params = ctx.model, ctx.data, ctx.params
     require_training_data(data, "Adversarial training")
-    require_torch(model, "Adversarial training retrains a neural network and")
+    require_torch(model, "Adversarial training retrains a neural network")
     eps = default_eps(model, params)
     configs = attack_configs(params, eps, model.nb_classes)
 
@@ -89,7 +89,9 @@ def run(ctx):
     before = robustness(original, original, x_eval, y_eval, configs, ctx.seed, ctx)
     clean_before = accuracy(labels_of(original, x_eval), y_eval)
 
-    _, hardened = adversarially_trained_copy(model, x_train, y_train, eps=eps, params=params, seed=ctx.seed, ctx=ctx)
+    _, hardened = adversarially_trained_copy(
+        model, x_train, y_train, eps=eps, params=params, seed=ctx.seed, ctx=ctx
+    )
     ctx.progress(0.7, "attacking the hardened copy")
     after = robustness(hardened, hardened, x_eval, y_eval, configs, ctx.seed, ctx)
     clean_after = accuracy(labels_of(hardened, x_eval), y_eval)

@@ -107,21 +107,26 @@ def distilled_copy(model, x_train, *, temperature: float, params: dict, seed: in
     reinitialize(student_logits, seed)
     reseed(seed)
     student_at_t = pytorch_classifier(
-        model, temperature_softmax(student_logits, temperature), lr=float(params["lr"]), loss=soft_label_loss()
+        model,
+        temperature_softmax(student_logits, temperature),
+        lr=float(params["lr"]),
+        loss=soft_label_loss(),
     )
     epochs = int(params["epochs"])
     for epoch in range(epochs):
         if ctx is not None:
             ctx.check_stop()
             ctx.progress(0.05 + 0.55 * epoch / epochs, f"distillation: epoch {epoch + 1}/{epochs}")
-        DefensiveDistillation(teacher, batch_size=int(params["batch_size"]), nb_epochs=1)(x_train, student_at_t)
+        DefensiveDistillation(teacher, batch_size=int(params["batch_size"]), nb_epochs=1)(
+            x_train, student_at_t
+        )
     return pytorch_classifier(model, student_logits)
 
 
 def run(ctx):
     model, data, params = ctx.model, ctx.data, ctx.params
     require_training_data(data, "Defensive distillation")
-    require_torch(model, "Defensive distillation retrains a neural network and")
+    require_torch(model, "Defensive distillation retrains a neural network")
     eps = default_eps(model, params)
     temperature = float(params["temperature"])
     configs = attack_configs(params, eps, model.nb_classes)
@@ -187,4 +192,6 @@ def run(ctx):
         "threat_model": "white-box on the student's logits, L∞, worst case per example over the attacks",
         "n_train": int(len(x_train)),
     }
-    return CheckOutcome(metrics=metrics, parameters=parameters, queries=int(model.queries - queries_before), notes=notes)
+    return CheckOutcome(
+        metrics=metrics, parameters=parameters, queries=int(model.queries - queries_before), notes=notes
+    )

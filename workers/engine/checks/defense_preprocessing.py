@@ -52,14 +52,22 @@ def make_preprocessor(name: str, model, params: dict):
     clip = value_range(model)
     if name == "jpeg":
         return JpegCompression(
-            clip_values=clip, quality=int(params["jpeg_quality"]), channels_first=True, apply_fit=False, apply_predict=True
+            clip_values=clip,
+            quality=int(params["jpeg_quality"]),
+            channels_first=True,
+            apply_fit=False,
+            apply_predict=True,
         ), {"class": "JpegCompression", "quality": int(params["jpeg_quality"])}
     if name == "feature_squeezing":
         return FeatureSqueezing(
             clip_values=clip, bit_depth=int(params["squeeze_bit_depth"]), apply_fit=False, apply_predict=True
         ), {"class": "FeatureSqueezing", "bit_depth": int(params["squeeze_bit_depth"])}
     return SpatialSmoothing(
-        window_size=int(params["smoothing_window"]), channels_first=True, clip_values=clip, apply_fit=False, apply_predict=True
+        window_size=int(params["smoothing_window"]),
+        channels_first=True,
+        clip_values=clip,
+        apply_fit=False,
+        apply_predict=True,
     ), {"class": "SpatialSmoothing", "window_size": int(params["smoothing_window"])}
 
 
@@ -71,7 +79,7 @@ def defended_classifier(model, name: str, params: dict):
 def run(ctx):
     model, data, params = ctx.model, ctx.data, ctx.params
     require_image(model, "Input preprocessing defences")
-    require_torch(model, "Attacking through a preprocessing defence (BPDA)")
+    require_torch(model, "Attacking through a preprocessing defence (BPDA) differentiates the model")
     defences = [d for d in params["defences"] if d in DEFENCES]
     if not defences:
         raise ValueError(f"defences must come from {DEFENCES}")
@@ -145,4 +153,6 @@ def run(ctx):
         "adaptive_attack": "BPDA: ART numpy preprocessors with identity gradient (estimate_gradient)",
         "threat_model": "white-box, L∞, worst case per example over the attacks",
     }
-    return CheckOutcome(metrics=metrics, parameters=parameters, queries=int(model.queries - queries_before), notes=notes)
+    return CheckOutcome(
+        metrics=metrics, parameters=parameters, queries=int(model.queries - queries_before), notes=notes
+    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,7 +86,9 @@ def adversarial_score(network, x: np.ndarray, batch_size: int = 512) -> np.ndarr
     scores = []
     with torch.no_grad():
         for start in range(0, len(x), batch_size):
-            logits = network(torch.from_numpy(np.ascontiguousarray(x[start : start + batch_size], dtype=np.float32)))
+            logits = network(
+                torch.from_numpy(np.ascontiguousarray(x[start : start + batch_size], dtype=np.float32))
+            )
             scores.append((logits[:, 1] - logits[:, 0]).numpy())
     return np.concatenate(scores).astype(np.float64) if scores else np.zeros(0)
 
@@ -100,7 +101,9 @@ class MahalanobisModel:
     precision: np.ndarray  # (d, d)
 
     @classmethod
-    def fit(cls, features: np.ndarray, labels: np.ndarray, nb_classes: int, ridge: float) -> "MahalanobisModel":
+    def fit(
+        cls, features: np.ndarray, labels: np.ndarray, nb_classes: int, ridge: float
+    ) -> "MahalanobisModel":
         features = features.astype(np.float64)
         means = np.zeros((nb_classes, features.shape[1]))
         centred = []
@@ -130,7 +133,9 @@ def calibrate_threshold(clean_scores: np.ndarray, target_fpr: float) -> float:
     return float(np.quantile(np.asarray(clean_scores, dtype=np.float64), 1.0 - target_fpr, method="higher"))
 
 
-def adaptive_attack(model, network, x: np.ndarray, y: np.ndarray, *, eps: float, eps_step: float, max_iter: int, weight: float):
+def adaptive_attack(
+    model, network, x: np.ndarray, y: np.ndarray, *, eps: float, eps_step: float, max_iter: int, weight: float
+):
     """L∞ PGD that knows the detector: ascend the classifier's cross-entropy while descending the
     detector's adversarial logit margin, so the examples both fool the model and look clean."""
     import torch
@@ -144,7 +149,9 @@ def adaptive_attack(model, network, x: np.ndarray, y: np.ndarray, *, eps: float,
     x_adv = x0.clone()
     for _ in range(max_iter):
         x_adv.requires_grad_(True)
-        classifier_loss = torch.nn.functional.cross_entropy(module(x_adv.to(device)).cpu(), target, reduction="sum")
+        classifier_loss = torch.nn.functional.cross_entropy(
+            module(x_adv.to(device)).cpu(), target, reduction="sum"
+        )
         detector_logits = network(x_adv)
         detector_margin = (detector_logits[:, 1] - detector_logits[:, 0]).sum()
         objective = classifier_loss - weight * detector_margin
@@ -155,7 +162,9 @@ def adaptive_attack(model, network, x: np.ndarray, y: np.ndarray, *, eps: float,
     return x_adv.detach().numpy().astype(np.float32)
 
 
-def generate(model, kind: str, x: np.ndarray, y: np.ndarray, *, eps: float, params: dict, seed: int) -> np.ndarray:
+def generate(
+    model, kind: str, x: np.ndarray, y: np.ndarray, *, eps: float, params: dict, seed: int
+) -> np.ndarray:
     from art.attacks.evasion import FastGradientMethod, ProjectedGradientDescent
 
     classifier = model.logits_classifier()
@@ -200,7 +209,11 @@ def split_sets(data, rng, max_fit: int):
     half = len(rest) // 2
     calibration, test = np.sort(rest[:half]), np.sort(rest[half:])
     as_float = lambda pair: (pair[0].astype(np.float32), pair[1].astype(np.int64))  # noqa: E731
-    return as_float(fit), as_float((pool_x[calibration], pool_y[calibration])), as_float((pool_x[test], pool_y[test]))
+    return (
+        as_float(fit),
+        as_float((pool_x[calibration], pool_y[calibration])),
+        as_float((pool_x[test], pool_y[test])),
+    )
 
 
 def _sha256(path: Path) -> str:
@@ -213,10 +226,18 @@ def save_artifacts(directory, *, network, mahalanobis: MahalanobisModel, manifes
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}, str(directory / WEIGHTS_FILE))
+    save_file(
+        {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()},
+        str(directory / WEIGHTS_FILE),
+    )
     np.savez(directory / MAHALANOBIS_FILE, means=mahalanobis.means, precision=mahalanobis.precision)
-    hashes = {WEIGHTS_FILE: _sha256(directory / WEIGHTS_FILE), MAHALANOBIS_FILE: _sha256(directory / MAHALANOBIS_FILE)}
-    (directory / MANIFEST_FILE).write_text(json.dumps({**manifest, "files": hashes}, indent=2, sort_keys=True))
+    hashes = {
+        WEIGHTS_FILE: _sha256(directory / WEIGHTS_FILE),
+        MAHALANOBIS_FILE: _sha256(directory / MAHALANOBIS_FILE),
+    }
+    (directory / MANIFEST_FILE).write_text(
+        json.dumps({**manifest, "files": hashes}, indent=2, sort_keys=True)
+    )
     hashes[MANIFEST_FILE] = _sha256(directory / MANIFEST_FILE)
     return hashes
 
@@ -237,7 +258,10 @@ class Detector:
         x = np.ascontiguousarray(x, dtype=np.float32)
         adversarial = adversarial_score(self.network, x)
         anomaly = self.mahalanobis.score(self.model.penultimate(x))
-        flags = {"adversarial": adversarial > self.adversarial_threshold, "anomalous": anomaly > self.anomaly_threshold}
+        flags = {
+            "adversarial": adversarial > self.adversarial_threshold,
+            "anomalous": anomaly > self.anomaly_threshold,
+        }
         return adversarial, anomaly, flags
 
 
@@ -257,7 +281,9 @@ def load_detector(artifact_dir, model) -> Detector:
         if _sha256(directory / name) != expected:
             raise ValueError(f"{name} does not match the hash recorded when the detector was trained")
     if tuple(manifest["input_shape"]) != tuple(model.input_shape):
-        raise ValueError(f"detector expects inputs of shape {manifest['input_shape']}, the model {list(model.input_shape)}")
+        raise ValueError(
+            f"detector expects inputs of shape {manifest['input_shape']}, the model {list(model.input_shape)}"
+        )
     network = detector_network(tuple(manifest["input_shape"]))
     network.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))
     network.eval()
@@ -270,7 +296,7 @@ def run(ctx):
     import torch
 
     model, data, params = ctx.model, ctx.data, ctx.params
-    require_torch(model, "The screening detectors read penultimate activations and")
+    require_torch(model, "The screening detectors read penultimate activations")
     attacks = [a for a in params["attacks"] if a in ATTACKS]
     if not attacks:
         raise ValueError(f"attacks must come from {ATTACKS}")
@@ -281,7 +307,9 @@ def run(ctx):
 
     (x_fit, y_fit), (x_cal, y_cal), (x_test, y_test) = split_sets(data, ctx.rng, int(params["max_fit"]))
     if len(x_cal) < 20 or len(x_test) < 20:
-        raise CheckSkipped("too little clean data to calibrate and test a detector (needs 40+ evaluation/holdout samples)")
+        raise CheckSkipped(
+            "too little clean data to calibrate and test a detector (needs 40+ evaluation/holdout samples)"
+        )
     queries_before = model.queries
 
     ctx.progress(0.02, "crafting adversarial examples to learn from")
@@ -289,7 +317,9 @@ def run(ctx):
     for index, kind in enumerate(attacks):
         ctx.check_stop()
         adversarial_fit[kind] = generate(model, kind, x_fit, y_fit, eps=eps, params=params, seed=ctx.seed)
-        adversarial_test[kind] = generate(model, kind, x_test, y_test, eps=eps, params=params, seed=ctx.seed + 1)
+        adversarial_test[kind] = generate(
+            model, kind, x_test, y_test, eps=eps, params=params, seed=ctx.seed + 1
+        )
 
     ctx.progress(0.25, "training the adversarial-input detector")
     from art.defences.detector.evasion import BinaryInputDetector
@@ -298,15 +328,24 @@ def run(ctx):
     network = detector_network(tuple(model.input_shape))
     detector = BinaryInputDetector(detector_classifier(model, network, lr=float(params["detector_lr"])))
     x_detector = np.concatenate([x_fit, *adversarial_fit.values()])
-    y_detector = np.concatenate([np.zeros(len(x_fit), dtype=np.int64)] + [np.ones(len(x_fit), dtype=np.int64)] * len(attacks))
+    y_detector = np.concatenate(
+        [np.zeros(len(x_fit), dtype=np.int64)] + [np.ones(len(x_fit), dtype=np.int64)] * len(attacks)
+    )
     epochs = int(params["detector_epochs"])
     for epoch in range(epochs):
         ctx.check_stop()
-        detector.fit(x_detector, np.eye(2, dtype=np.float32)[y_detector], batch_size=int(params["detector_batch_size"]), nb_epochs=1)
+        detector.fit(
+            x_detector,
+            np.eye(2, dtype=np.float32)[y_detector],
+            batch_size=int(params["detector_batch_size"]),
+            nb_epochs=1,
+        )
         ctx.progress(0.25 + 0.35 * (epoch + 1) / epochs, f"detector epoch {epoch + 1}/{epochs}")
 
     ctx.progress(0.62, "fitting the anomaly detector")
-    mahalanobis = MahalanobisModel.fit(model.penultimate(x_fit), y_fit, model.nb_classes, float(params["mahalanobis_ridge"]))
+    mahalanobis = MahalanobisModel.fit(
+        model.penultimate(x_fit), y_fit, model.nb_classes, float(params["mahalanobis_ridge"])
+    )
 
     ctx.progress(0.7, "calibrating to the target false-positive rate")
     adversarial_threshold = calibrate_threshold(adversarial_score(network, x_cal), target_fpr)
@@ -337,8 +376,14 @@ def run(ctx):
         ctx.progress(0.8, "adaptive attack that knows the detector")
         reseed(ctx.seed)
         x_adaptive = adaptive_attack(
-            model, network, x_test, y_test, eps=eps, eps_step=float(params["eps_step_ratio"]) * eps,
-            max_iter=int(params["adaptive_iter"]), weight=float(params["adaptive_weight"]),
+            model,
+            network,
+            x_test,
+            y_test,
+            eps=eps,
+            eps_step=float(params["eps_step_ratio"]) * eps,
+            max_iter=int(params["adaptive_iter"]),
+            weight=float(params["adaptive_weight"]),
         )
         adv, anomalous = flags(x_adaptive)
         fooled = model.predict_labels(x_adaptive) != y_test
@@ -408,5 +453,9 @@ def run(ctx):
             "measured_anomaly_false_positive_rate": metrics["anomaly_false_positive_rate"],
             "torch": torch.__version__,
         }
-        metrics["artifacts"] = save_artifacts(params["artifact_dir"], network=network, mahalanobis=mahalanobis, manifest=manifest)
-    return CheckOutcome(metrics=metrics, parameters=parameters, queries=int(model.queries - queries_before), notes=notes)
+        metrics["artifacts"] = save_artifacts(
+            params["artifact_dir"], network=network, mahalanobis=mahalanobis, manifest=manifest
+        )
+    return CheckOutcome(
+        metrics=metrics, parameters=parameters, queries=int(model.queries - queries_before), notes=notes
+    )

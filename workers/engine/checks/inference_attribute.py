@@ -29,7 +29,9 @@ def choose_feature(x: np.ndarray, y: np.ndarray) -> int:
     centred_x = x - x.mean(axis=0)
     centred_y = y - y.mean()
     denominator = np.sqrt((centred_x**2).sum(axis=0) * (centred_y**2).sum())
-    correlation = np.divide(np.abs(centred_x.T @ centred_y), denominator, out=np.zeros(x.shape[1]), where=denominator > 0)
+    correlation = np.divide(
+        np.abs(centred_x.T @ centred_y), denominator, out=np.zeros(x.shape[1]), where=denominator > 0
+    )
     return int(np.argmax(correlation))
 
 
@@ -53,17 +55,35 @@ def binarize_feature(x: np.ndarray, feature: int) -> tuple[np.ndarray, list[floa
     return out, levels, cut
 
 
-def attribute_attacks(view, x_fit, x_test, pred_test, *, feature: int, values: list[float], attack_model: str, nn_epochs: int, seed: int):
+def attribute_attacks(
+    view,
+    x_fit,
+    x_test,
+    pred_test,
+    *,
+    feature: int,
+    values: list[float],
+    attack_model: str,
+    nn_epochs: int,
+    seed: int,
+):
     """Inferred values of the attacked feature by ART's black-box attack and by its model-free baseline."""
-    from art.attacks.inference.attribute_inference import AttributeInferenceBaseline, AttributeInferenceBlackBox
+    from art.attacks.inference.attribute_inference import (
+        AttributeInferenceBaseline,
+        AttributeInferenceBlackBox,
+    )
 
     x_test_without = np.delete(x_test, feature, axis=1)
     reseed(seed)
-    attack = AttributeInferenceBlackBox(view, attack_model_type=attack_model, attack_feature=feature, nn_model_epochs=nn_epochs)
+    attack = AttributeInferenceBlackBox(
+        view, attack_model_type=attack_model, attack_feature=feature, nn_model_epochs=nn_epochs
+    )
     attack.fit(x_fit)
     inferred = attack.infer(x_test_without, pred=pred_test, values=values)
     reseed(seed)
-    baseline = AttributeInferenceBaseline(attack_model_type=attack_model, attack_feature=feature, nn_model_epochs=nn_epochs)
+    baseline = AttributeInferenceBaseline(
+        attack_model_type=attack_model, attack_feature=feature, nn_model_epochs=nn_epochs
+    )
     baseline.fit(x_fit)
     guessed = baseline.infer(x_test_without, values=values)
     return np.asarray(inferred).reshape(-1), np.asarray(guessed).reshape(-1)
@@ -98,8 +118,15 @@ def run(ctx):
     ctx.check_stop()
     ctx.progress(0.3, "fitting the attack and the baseline")
     inferred, guessed = attribute_attacks(
-        view, x_fit, x_test, pred_test, feature=feature, values=values,
-        attack_model=params["attack_model"], nn_epochs=int(params["nn_epochs"]), seed=ctx.seed,
+        view,
+        x_fit,
+        x_test,
+        pred_test,
+        feature=feature,
+        values=values,
+        attack_model=params["attack_model"],
+        nn_epochs=int(params["nn_epochs"]),
+        seed=ctx.seed,
     )
     truth = x_test[:, feature]
     attack_accuracy = float(np.mean(np.isclose(inferred, truth)))
@@ -117,7 +144,9 @@ def run(ctx):
     parameters = {
         **{k: params[k] for k in DEFAULTS},
         "attack_feature": feature,
-        "feature_chosen_by": "explicit" if params["attack_feature"] is not None else "largest |correlation| with the label",
+        "feature_chosen_by": "explicit"
+        if params["attack_feature"] is not None
+        else "largest |correlation| with the label",
         "binarized": {"cut": cut, "values": values},
         "targets": "training records (members)",
         "view": "labels" if model.label_only else "probabilities",

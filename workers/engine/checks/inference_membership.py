@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from workers.engine import art_compat
 from workers.engine.checks._support import reseed, subsample
 from workers.engine.types import CheckOutcome, CheckSkipped
 
@@ -50,9 +51,15 @@ def balanced_split(data, rng, max_per_side: int):
     half = n // 2
     return {
         "fit_members": (data.x_train[members[m_order[:half]]], data.y_train[members[m_order[:half]]]),
-        "fit_non_members": (data.x_holdout[non_members[n_order[:half]]], data.y_holdout[non_members[n_order[:half]]]),
+        "fit_non_members": (
+            data.x_holdout[non_members[n_order[:half]]],
+            data.y_holdout[non_members[n_order[:half]]],
+        ),
         "test_members": (data.x_train[members[m_order[half:]]], data.y_train[members[m_order[half:]]]),
-        "test_non_members": (data.x_holdout[non_members[n_order[half:]]], data.y_holdout[non_members[n_order[half:]]]),
+        "test_non_members": (
+            data.x_holdout[non_members[n_order[half:]]],
+            data.y_holdout[non_members[n_order[half:]]],
+        ),
     }
 
 
@@ -65,7 +72,14 @@ def black_box_attack(view, split: dict, predictions: dict, *, attack_model: str,
         view, input_type="prediction", attack_model_type=attack_model, nn_model_epochs=nn_epochs
     )
     (xm, ym), (xn, yn) = split["fit_members"], split["fit_non_members"]
-    attack.fit(x=xm, y=ym, test_x=xn, test_y=yn, pred=predictions["fit_members"], test_pred=predictions["fit_non_members"])
+    attack.fit(
+        x=xm,
+        y=ym,
+        test_x=xn,
+        test_y=yn,
+        pred=predictions["fit_members"],
+        test_pred=predictions["fit_non_members"],
+    )
     x_test, y_test, pred_test = _test_set(split, predictions)
     return attack.infer(x_test, y_test, pred=pred_test, probabilities=True).reshape(-1)
 
@@ -93,27 +107,35 @@ def run(ctx):
     ctx.progress(0.05, "querying the model on members and non-members")
     predictions = {name: view.predict(x.astype(np.float32)) for name, (x, _) in split.items()}
     x_test, y_test = _test_set(split)
-    truth = np.concatenate([np.ones(len(split["test_members"][0])), np.zeros(len(split["test_non_members"][0]))])
+    truth = np.concatenate(
+        [np.ones(len(split["test_members"][0])), np.zeros(len(split["test_non_members"][0]))]
+    )
 
     per_attack = {}
     for index, attack_model in enumerate(attack_models):
         ctx.check_stop()
         ctx.progress(0.1 + 0.7 * index / len(attack_models), f"black-box attack ({attack_model})")
         scores = black_box_attack(
-            view, split, predictions, attack_model=attack_model, nn_epochs=int(params["nn_epochs"]), seed=ctx.seed
+            view,
+            split,
+            predictions,
+            attack_model=attack_model,
+            nn_epochs=int(params["nn_epochs"]),
+            seed=ctx.seed,
         )
         per_attack[f"black_box_{attack_model}"] = membership_scores(truth, scores)
 
-    from art.attacks.inference.membership_inference import LabelOnlyGapAttack, MembershipInferenceBlackBoxRuleBased
-
+    # ART's rule-based attack (alias LabelOnlyGapAttack), with its label encoding fixed in art_compat.
+    rule_based_attack = art_compat.rule_based_membership_class()
     ctx.check_stop()
     ctx.progress(0.85, "rule-based attack")
-    rule_based = MembershipInferenceBlackBoxRuleBased(view).infer(x_test, y_test)
-    per_attack["rule_based"] = membership_scores(truth, rule_based)
+    per_attack["rule_based"] = membership_scores(truth, rule_based_attack(view).infer(x_test, y_test))
     if params["label_only"]:
         ctx.progress(0.92, "label-only gap attack")
         label_view = model.proba_classifier(label_only=True)
-        per_attack["label_only_gap"] = membership_scores(truth, LabelOnlyGapAttack(label_view).infer(x_test, y_test))
+        per_attack["label_only_gap"] = membership_scores(
+            truth, rule_based_attack(label_view).infer(x_test, y_test)
+        )
 
     strongest = max(per_attack, key=lambda name: per_attack[name]["advantage"])
     metrics = {
@@ -136,4 +158,6 @@ def run(ctx):
     notes = []
     if model.label_only:
         notes.append("The model answers with labels only; the black-box attacks saw one-hot outputs.")
-    return CheckOutcome(metrics=metrics, parameters=parameters, queries=int(model.queries - queries_before), notes=notes)
+    return CheckOutcome(
+        metrics=metrics, parameters=parameters, queries=int(model.queries - queries_before), notes=notes
+    )

@@ -61,7 +61,12 @@ def make_trigger(model, x_train: np.ndarray, params: dict):
     if model.task == "image":
         distance = int(params["trigger_distance"])
         trigger = functools.partial(add_pattern_bd, distance=distance, pixel_value=high, channels_first=True)
-        return trigger, {"kind": "art.add_pattern_bd", "distance": distance, "pixel_value": high, "channels_first": True}
+        return trigger, {
+            "kind": "art.add_pattern_bd",
+            "distance": distance,
+            "pixel_value": high,
+            "channels_first": True,
+        }
     trigger = FeaturePatternTrigger.for_data(x_train, int(params["trigger_features"]), high)
     return trigger, {"kind": "feature_pattern", "features": trigger.features, "value": trigger.value}
 
@@ -97,7 +102,9 @@ def train_copy(model, x, y, *, epochs: int, batch_size: int, lr: float, seed: in
         for epoch in range(epochs):
             ctx.check_stop()
             copy.fit(x, y, epochs=1, batch_size=batch_size, lr=lr, seed=seed + epoch)
-            ctx.progress(span[0] + (span[1] - span[0]) * (epoch + 1) / epochs, f"{step}: epoch {epoch + 1}/{epochs}")
+            ctx.progress(
+                span[0] + (span[1] - span[0]) * (epoch + 1) / epochs, f"{step}: epoch {epoch + 1}/{epochs}"
+            )
     else:
         copy.fit(x, y, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
         ctx.progress(span[1], step)
@@ -122,13 +129,24 @@ def run(ctx):
     x_poisoned, y_poisoned, planted = plant_backdoor(
         x_train, y_train, trigger, fraction=float(params["poison_fraction"]), target_class=target, rng=ctx.rng
     )
-    fit_kwargs = dict(epochs=int(params["epochs"]), batch_size=int(params["batch_size"]), lr=float(params["lr"]))
+    fit_kwargs = dict(
+        epochs=int(params["epochs"]), batch_size=int(params["batch_size"]), lr=float(params["lr"])
+    )
 
     ctx.progress(0.02, "training the clean copy")
-    baseline = train_copy(model, x_train, y_train, seed=ctx.seed, ctx=ctx, step="clean copy", span=(0.02, 0.45), **fit_kwargs)
+    baseline = train_copy(
+        model, x_train, y_train, seed=ctx.seed, ctx=ctx, step="clean copy", span=(0.02, 0.45), **fit_kwargs
+    )
     ctx.progress(0.45, "training the poisoned copy")
     poisoned = train_copy(
-        model, x_poisoned, y_poisoned, seed=ctx.seed, ctx=ctx, step="poisoned copy", span=(0.45, 0.9), **fit_kwargs
+        model,
+        x_poisoned,
+        y_poisoned,
+        seed=ctx.seed,
+        ctx=ctx,
+        step="poisoned copy",
+        span=(0.45, 0.9),
+        **fit_kwargs,
     )
     ctx.check_stop()
 
@@ -158,11 +176,15 @@ def run(ctx):
         **{k: params[k] for k in DEFAULTS},
         "trigger": trigger_record,
         "poisoning": "art.PoisoningAttackBackdoor, dirty-label, replaces non-target training samples",
-        "training": "fine-tune a copy of the model" if model.framework == "torch" else "refit a clone of the estimator",
+        "training": "fine-tune a copy of the model"
+        if model.framework == "torch"
+        else "refit a clone of the estimator",
         "n_train": int(len(x_train)),
         "n_test": int(len(x_test)),
     }
     notes = []
     if metrics["trigger_rate_clean_copy"] > 0.5:
-        notes.append("The trigger already sends most inputs to the target class without poisoning; the success rate overstates the backdoor.")
+        notes.append(
+            "The trigger already sends most inputs to the target class without poisoning; the success rate overstates the backdoor."
+        )
     return CheckOutcome(metrics=metrics, parameters=parameters, queries=int(queries), notes=notes)

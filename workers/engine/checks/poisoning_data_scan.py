@@ -81,7 +81,9 @@ def activation_clustering(classifier, x, y, *, nb_dims: int, cluster_analysis: s
     return np.asarray(is_clean) == 0
 
 
-def spectral_signatures(classifier, x, y, *, expected_fraction: float, eps_multiplier: float, seed: int) -> np.ndarray:
+def spectral_signatures(
+    classifier, x, y, *, expected_fraction: float, eps_multiplier: float, seed: int
+) -> np.ndarray:
     """Boolean mask of samples ART's SpectralSignatureDefense (with centred scores) calls poisonous."""
     from workers.engine.art_compat import centered_spectral_signature_defense
 
@@ -113,7 +115,7 @@ def detector_scores(flagged: np.ndarray, planted: np.ndarray) -> dict:
 def run(ctx):
     model, data, params = ctx.model, ctx.data, ctx.params
     require_training_data(data, "The poison scan")
-    require_torch(model, "The poison scan reads penultimate-layer activations and")
+    require_torch(model, "The poison scan reads penultimate-layer activations")
     if params["cluster_analysis"] not in CLUSTER_ANALYSES:
         raise ValueError(f"cluster_analysis must be one of {', '.join(CLUSTER_ANALYSES)}")
     fraction = float(params["poison_fraction"])
@@ -129,10 +131,20 @@ def run(ctx):
     registered_view = penultimate_classifier(model)
     queries_before = model.queries
     ac_registered = activation_clustering(
-        registered_view, x_train, y_train, nb_dims=nb_dims, cluster_analysis=params["cluster_analysis"], seed=ctx.seed
+        registered_view,
+        x_train,
+        y_train,
+        nb_dims=nb_dims,
+        cluster_analysis=params["cluster_analysis"],
+        seed=ctx.seed,
     )
     ss_registered = spectral_signatures(
-        registered_view, x_train, y_train, expected_fraction=expected, eps_multiplier=eps_multiplier, seed=ctx.seed
+        registered_view,
+        x_train,
+        y_train,
+        expected_fraction=expected,
+        eps_multiplier=eps_multiplier,
+        seed=ctx.seed,
     )
     ctx.check_stop()
 
@@ -156,14 +168,28 @@ def run(ctx):
     ctx.progress(0.85, "running the detectors on the planted poison")
     planted_view = penultimate_classifier(poisoned_copy)
     ac_planted = activation_clustering(
-        planted_view, x_poisoned, y_poisoned, nb_dims=nb_dims, cluster_analysis=params["cluster_analysis"], seed=ctx.seed
+        planted_view,
+        x_poisoned,
+        y_poisoned,
+        nb_dims=nb_dims,
+        cluster_analysis=params["cluster_analysis"],
+        seed=ctx.seed,
     )
     ss_planted = spectral_signatures(
-        planted_view, x_poisoned, y_poisoned, expected_fraction=expected, eps_multiplier=eps_multiplier, seed=ctx.seed
+        planted_view,
+        x_poisoned,
+        y_poisoned,
+        expected_fraction=expected,
+        eps_multiplier=eps_multiplier,
+        seed=ctx.seed,
     )
     target = int(params["target_class"])
     x_eval_other = data.x_eval[data.y_eval != target].astype(np.float32)
-    planted_success = float(np.mean(poisoned_copy.predict_labels(trigger(x_eval_other)) == target)) if len(x_eval_other) else 0.0
+    planted_success = (
+        float(np.mean(poisoned_copy.predict_labels(trigger(x_eval_other)) == target))
+        if len(x_eval_other)
+        else 0.0
+    )
 
     calibration = {
         "activation_clustering": detector_scores(ac_planted, planted),
@@ -178,7 +204,9 @@ def run(ctx):
         "suspected_fraction_spectral": float(ss_registered.mean()),
         "suspected_fraction_by_class": by_class,
         # Share flagged beyond what the detector flags in clean data when calibrated: near 0 means nothing stands out.
-        "suspected_excess": float(ac_registered.mean() - calibration["activation_clustering"]["false_positive_rate"]),
+        "suspected_excess": float(
+            ac_registered.mean() - calibration["activation_clustering"]["false_positive_rate"]
+        ),
         "detector_precision": calibration["activation_clustering"]["precision"],
         "detector_recall": calibration["activation_clustering"]["recall"],
         "calibration": calibration,
@@ -189,7 +217,12 @@ def run(ctx):
     parameters = {
         **{k: params[k] for k in DEFAULTS},
         "layer": "penultimate",
-        "activation_clustering": {"nb_clusters": 2, "reduce": "PCA", "nb_dims": nb_dims, "cluster_analysis": params["cluster_analysis"]},
+        "activation_clustering": {
+            "nb_clusters": 2,
+            "reduce": "PCA",
+            "nb_dims": nb_dims,
+            "cluster_analysis": params["cluster_analysis"],
+        },
         "spectral_signatures": {
             "expected_pp_poison": expected,
             "eps_multiplier": eps_multiplier,
@@ -202,6 +235,8 @@ def run(ctx):
         "its suspected fraction is a quota, not evidence."
     ]
     if planted_success < 0.5:
-        notes.append(f"The planted backdoor only reached {planted_success:.2f} success, so the calibration is weak.")
+        notes.append(
+            f"The planted backdoor only reached {planted_success:.2f} success, so the calibration is weak."
+        )
     queries = (model.queries - queries_before) + poisoned_copy.queries
     return CheckOutcome(metrics=metrics, parameters=parameters, queries=int(queries), notes=notes)
