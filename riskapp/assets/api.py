@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.db.models import OuterRef, Subquery
 from django.shortcuts import get_object_or_404
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
@@ -390,7 +389,7 @@ class DatasetViewSet(LimitedUploadsMixin, mixins.ListModelMixin, mixins.Retrieve
             label_column=data.get("label_column", ""), builtin_name=data.get("builtin_name", ""))
 
 
-from riskapp.api_router import router  # noqa: E402
+from riskapp.api_router import router
 
 router.register("assets", AssetViewSet, basename="asset")
 router.register("datasets", DatasetViewSet, basename="dataset")

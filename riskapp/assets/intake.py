@@ -10,9 +10,9 @@ import os
 import re
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 from django.core.exceptions import ValidationError
@@ -165,7 +165,7 @@ def check_npz(path: Path, *, max_member_bytes: int = MAX_MEMBER_BYTES) -> None:
         raise ValidationError({"file": f"The file is not an .npz archive (truncated or another format). {how}"})
     try:
         with zipfile.ZipFile(path) as archive:
-            infos = {i.filename[:-4] if i.filename.endswith(".npy") else i.filename: i for i in archive.infolist()}
+            infos = {i.filename.removesuffix(".npy"): i for i in archive.infolist()}
             # Sizes come from the zip directory: refuse before decompressing anything.
             for name, info in infos.items():
                 if info.file_size > max_member_bytes:

@@ -223,7 +223,7 @@ def _verify_model(*, version: ModelVersion, artifact_path: Path | None, endpoint
         if small_only and dataset.source == DatasetSource.UPLOAD and dataset.size_bytes > SYNC_VALIDATION_MAX_BYTES:
             continue
         try:
-            x, y = dataset_arrays(dataset=dataset, input_shape=tuple(version.input_shape),
+            x, _labels = dataset_arrays(dataset=dataset, input_shape=tuple(version.input_shape),
                                   nb_classes=version.nb_classes)
         except DataError as exc:
             raise ValidationRejected(f"Dataset “{dataset.name}” does not fit this model: {exc}", field="dataset") from exc
@@ -469,7 +469,7 @@ def _dataset_file_format(original_name: str, declared: str) -> str:
 
 
 def _record_arrays(dataset: Dataset, x: np.ndarray, y: np.ndarray) -> None:
-    dataset.sample_count = int(len(x))
+    dataset.sample_count = len(x)
     dataset.shape = [int(d) for d in x.shape[1:]]
     dataset.nb_classes = int(y.max()) + 1
     dataset.content_sha256 = array_sha256(x, y)

@@ -3,13 +3,12 @@ and watches a real worker validate it (Debian's Chromium driven by Playwright)."
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.assets.conftest import digits_cnn_bytes, digits_eval, npz_bytes  # noqa: F401 (fixtures)
+from tests.assets.conftest import npz_bytes
 from tests.worker import wait_for
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -14,7 +14,15 @@ from django.db import transaction
 from riskapp.accounts.models import Organization
 from riskapp.assets import services
 from riskapp.assets.intake import parse_shape
-from riskapp.assets.models import BuiltinDataset, ModelAsset, ModelFormat, RiskTier, Sector, Task, ValidationStatus
+from riskapp.assets.models import (
+    BuiltinDataset,
+    ModelAsset,
+    ModelFormat,
+    RiskTier,
+    Sector,
+    Task,
+    ValidationStatus,
+)
 
 
 def _clip(text: str) -> tuple[float, float]:

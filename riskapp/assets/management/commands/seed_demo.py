@@ -31,9 +31,9 @@ idempotent; they call services, which own their transactions.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
