@@ -160,3 +160,78 @@ def deliveries_for(*, organization, channel=None, alert=None, limit: int = 50) -
     if alert is not None:
         queryset = queryset.filter(alert=alert)
     return queryset[:limit]
+
+
+# --- control status from the compliance app ---------------------------------------------------------------------
+
+# (check, regression tolerance name) → the metric the compliance mapping judges for the same property.
+MAPPED_METRIC = {
+    ("evasion.whitebox", "robust_accuracy"): "robust_accuracy",
+    ("evasion.whitebox", "breaking_epsilon"): "breaking_epsilon",
+    ("evasion.blackbox", "robust_accuracy"): "success_rate",  # the complement, judged from the attacker's side
+    ("inference.membership", "membership_auc"): "auc",
+    ("extraction", "extraction_agreement"): "agreement",
+    ("poisoning.backdoor", "backdoor_success"): "attack_success_rate",
+}
+
+
+def _control_ref(control, status: str | None = None) -> dict:
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        url = reverse("compliance:control", args=[control.framework.slug, control.ref_id])
+    except NoReverseMatch:
+        url = ""
+    row = {"framework": control.framework.name, "framework_slug": control.framework.slug,
+           "control_id": control.ref_id, "title": control.title, "url": url}
+    if status is not None:
+        row["status"] = status
+    return row
+
+
+def control_statuses_after(*, run: AssessmentRun) -> dict | None:
+    """{(framework slug, control id): Cell} for the run's asset now, from the compliance app; None without it."""
+    try:
+        from riskapp.compliance.selectors import control_statuses_for_asset
+    except ImportError:
+        return None
+    return {(cell.control.framework.slug, cell.control.ref_id): cell
+            for cell in control_statuses_for_asset(asset=run.asset)}
+
+
+def control_flips(*, run: AssessmentRun, baseline: AssessmentRun | None, cells: dict | None) -> list[dict]:
+    """Controls this run's evidence made non-compliant that the baseline run's evidence had compliant."""
+    if cells is None or baseline is None:
+        return []
+    from riskapp.compliance.models import ControlStatus
+    from riskapp.compliance.selectors import evidence_for_asset
+
+    before = {(record.control.framework.slug, record.control.ref_id): record.verdict
+              for record in evidence_for_asset(organization=run.organization, asset=run.asset).filter(run=baseline)}
+    flips = []
+    for key, cell in sorted(cells.items()):
+        from_this_run = bool(cell.evidence) and cell.evidence.get("run_id") == run.pk
+        if from_this_run and cell.status == ControlStatus.NON_COMPLIANT and before.get(key) == ControlStatus.COMPLIANT:
+            flips.append({**_control_ref(cell.control), "before": before[key], "after": cell.status})
+    return flips
+
+
+def controls_for_regression(*, rows, cells: dict | None) -> list[dict]:
+    """Controls the compliance mapping links to the regressed metrics, with their status now."""
+    if cells is None:
+        return []
+    from riskapp.compliance.models import MappingRule
+
+    wanted = {(row.check, MAPPED_METRIC[(row.check, row.tolerance_name)]) for row in rows
+              if (row.check, row.tolerance_name) in MAPPED_METRIC}
+    controls = {}
+    for rule in MappingRule.objects.filter(retired_at__isnull=True).prefetch_related("controls__framework"):
+        kinds = set(rule.kinds or [])
+        if any(kind in kinds and rule.metric == metric for kind, metric in wanted):
+            for control in rule.controls.all():
+                controls[(control.framework.slug, control.ref_id)] = control
+    result = []
+    for key in sorted(controls, key=lambda k: (controls[k].framework.order, controls[k].order)):
+        cell = cells.get(key)
+        result.append(_control_ref(controls[key], cell.status if cell else None))
+    return result

@@ -63,7 +63,8 @@ def regression_check(*, run: AssessmentRun) -> list[Alert]:
         rows = compare_checks(selectors.check_metrics_for(run=baseline), selectors.check_metrics_for(run=run),
                               run.profile.tolerances)
     regressed_rows = [row for row in rows if row.regressed]
-    flips, statuses_now = _control_flips(run=run, baseline=baseline)
+    cells = selectors.control_statuses_after(run=run)
+    flips = selectors.control_flips(run=run, baseline=baseline, cells=cells)
 
     touched: list[Alert] = []
     notifications: list[tuple[Alert, str]] = []
@@ -86,7 +87,7 @@ def regression_check(*, run: AssessmentRun) -> list[Alert]:
             alert, event = _alert_raise(
                 run=run, kind=AlertKind.REGRESSION, severity=severity, title=title, baseline=baseline,
                 diff=[row.to_dict() for row in regressed_rows],
-                controls=_controls_for_checks(run=run, checks={row.check for row in regressed_rows}),
+                controls=selectors.controls_for_regression(rows=regressed_rows, cells=cells),
             )
             touched.append(alert)
             if event:
@@ -99,19 +100,21 @@ def regression_check(*, run: AssessmentRun) -> list[Alert]:
 
         # Controls that flipped from compliant to non-compliant.
         if flips:
-            names = ", ".join(f"{f['framework']} {f['control_id']}" for f in flips[:3])
+            names = ", ".join(f"{f['control_id']}" for f in flips[:3]) + (" …" if len(flips) > 3 else "")
             title = f"{run.asset.name}: {len(flips)} control{'s' if len(flips) != 1 else ''} became non-compliant ({names})"
             alert, event = _alert_raise(run=run, kind=AlertKind.CONTROL, severity=Severity.CRITICAL, title=title,
                                         baseline=baseline, diff=[], controls=flips)
             touched.append(alert)
             if event:
                 notifications.append((alert, event))
-        elif statuses_now is not None:
+        elif cells is not None:
             active = selectors.active_alert_for(dedupe_key=_dedupe_key(run, AlertKind.CONTROL))
-            if active and all(statuses_now.get((c["framework"], c["control_id"])) == "compliant"
-                              for c in active.controls):
+            # Resolved once none of its controls is non-compliant any more (a "partly" automated control
+            # can at best be partial from evidence alone).
+            if active and all(getattr(cells.get((c["framework_slug"], c["control_id"])), "status", None)
+                              not in (None, "non_compliant") for c in active.controls):
                 recovered = _alert_auto_resolve(run=run, kind=AlertKind.CONTROL,
-                                                reason=f"Every control is compliant again after run #{run.pk}.")
+                                                reason=f"No control is non-compliant any more after run #{run.pk}.")
                 if recovered:
                     notifications.append((recovered, DeliveryEvent.RESOLVED))
 
@@ -200,46 +203,6 @@ def _alert_auto_resolve(*, run, kind, reason: str) -> Alert | None:
     audit_record(actor=SYSTEM, organization=run.organization, action="alert.auto_resolve", obj=alert,
                  details={"run": run.pk, "reason": reason})
     return alert
-
-
-def _compliance_selectors():
-    try:
-        from riskapp.compliance import selectors as compliance_selectors
-    except ImportError:
-        return None
-    return compliance_selectors
-
-
-def _control_flips(*, run, baseline) -> tuple[list[dict], dict | None]:
-    """Controls compliant with the baseline's evidence and non-compliant with this run's.
-
-    Uses the compliance app's per-run control status when it provides one; returns ([], None) otherwise.
-    """
-    compliance = _compliance_selectors()
-    status_fn = getattr(compliance, "control_statuses_for_run", None) if compliance else None
-    if status_fn is None:
-        return [], None
-    now = {(row["framework"], row["control_id"]): row for row in status_fn(run=run)}
-    statuses_now = {key: row["status"] for key, row in now.items()}
-    if baseline is None:
-        return [], statuses_now
-    before = {(row["framework"], row["control_id"]): row["status"] for row in status_fn(run=baseline)}
-    flips = [
-        {"framework": key[0], "control_id": key[1], "title": row.get("title", ""), "before": before[key],
-         "after": row["status"], "url": row.get("url", "")}
-        for key, row in sorted(now.items())
-        if before.get(key) == "compliant" and row["status"] == "non_compliant"
-    ]
-    return flips, statuses_now
-
-
-def _controls_for_checks(*, run, checks: set[str]) -> list[dict]:
-    """Controls the regressed checks give evidence for (from the compliance mapping), when it is available."""
-    compliance = _compliance_selectors()
-    fn = getattr(compliance, "controls_for_check_kinds", None) if compliance else None
-    if fn is None:
-        return []
-    return [dict(row) for row in fn(kinds=sorted(checks), asset=run.asset)]
 
 
 # --- alerts: people acknowledge and resolve ------------------------------------------------------------------

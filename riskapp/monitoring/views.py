@@ -14,7 +14,13 @@ from riskapp.accounts.permissions import can_write
 from riskapp.assessments.models import AssessmentRun
 from riskapp.assets.models import ModelAsset
 from riskapp.monitoring import selectors, services
-from riskapp.monitoring.forms import ChannelForm, CommentForm, ResolveForm, ScheduleForm, profiles_for_organization
+from riskapp.monitoring.forms import (
+    ChannelForm,
+    CommentForm,
+    ResolveForm,
+    ScheduleForm,
+    profiles_for_organization,
+)
 from riskapp.monitoring.models import Alert, AlertStatus, Channel, Schedule
 
 NEW_SECRET_SESSION_KEY = "monitoring_new_webhook_secret"

@@ -64,8 +64,8 @@ def whitebox_metrics(*, clean: float, robust: dict[float, float], pgd: dict[floa
 
 def make_run(asset, profile, *, checks: dict[str, dict] | None = None, status: str = RunStatus.SUCCEEDED,
              unreliable: bool = False, unreliable_reasons=None, minutes_ago: float = 0.0,
-             version: ModelVersion | None = None) -> AssessmentRun:
-    """A finished run with CheckResult rows carrying `checks` = {kind: metrics}."""
+             version: ModelVersion | None = None, thresholds: dict[str, dict] | None = None) -> AssessmentRun:
+    """A finished run with CheckResult rows carrying `checks` = {kind: metrics} (and `thresholds` = {kind: {...}})."""
     finished = timezone.now() - timedelta(minutes=minutes_ago)
     run = AssessmentRun.objects.create(
         organization=asset.organization, asset=asset, version=version or asset.current_version, profile=profile,
@@ -77,7 +77,11 @@ def make_run(asset, profile, *, checks: dict[str, dict] | None = None, status: s
     AssessmentRun.objects.filter(pk=run.pk).update(created_at=finished)
     run.refresh_from_db()
     for order, (kind, metrics) in enumerate((checks or {}).items()):
-        CheckResult.objects.create(run=run, order=order, kind=kind, status=CheckStatus.PASSED, metrics=metrics)
+        bounds = (thresholds or {}).get(kind, {})
+        passed = all(metrics.get(metric) is not None and metrics[metric] >= bound.get("min", float("-inf"))
+                     and metrics[metric] <= bound.get("max", float("inf")) for metric, bound in bounds.items())
+        CheckResult.objects.create(run=run, order=order, kind=kind, metrics=metrics, thresholds=bounds,
+                                   status=CheckStatus.PASSED if passed else CheckStatus.FAILED)
     return run
 
 
