@@ -88,3 +88,20 @@ def test_adaptive_attack_evades_the_detector_more_often(digits_cnn, digits_data)
     assert abs(metrics["false_positive_rate"] - 0.01) <= 0.01
     assert metrics["per_attack"]["pgd"]["detection_rate"] > 0.9
     assert metrics["adaptive_detection_rate"] < metrics["per_attack"]["pgd"]["detection_rate"]
+
+
+def test_same_seed_gives_the_same_detector_and_figures(digits_cnn, digits_data, tmp_path):
+    _, model = digits_cnn
+    runs = [
+        detection_train.run(
+            check_context(
+                detection_train,
+                model,
+                suite_data(digits_data),
+                artifact_dir=str(tmp_path / f"run{i}"),
+                **TINY,
+            )
+        )
+        for i in range(2)
+    ]
+    assert runs[0].metrics == runs[1].metrics  # artifact hashes included: byte-identical weights

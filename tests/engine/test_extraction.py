@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from tests.engine.check_helpers import assert_json_ready, check_context, in_unit_interval, suite_data
+from tests.engine.test_endpoint import served_model  # noqa: F401  (the GBC behind a local JSON API)
 from workers.engine.checks import extraction
+from workers.engine.loaders import load_model
 
 
 def test_extraction_reports_every_budget_and_output_on_the_digits_cnn(digits_cnn, digits_data):
@@ -106,6 +108,23 @@ def test_a_query_budget_too_large_for_the_pool_is_capped(cancer_logreg, cancer_d
     pool = len(cancer_data[4]) // 2
     assert outcome.metrics["budgets"] == [50, pool]
     assert outcome.metrics["pool_size"] == pool
+
+
+def test_extraction_against_an_endpoint_stops_cleanly_at_its_query_budget(served_model, cancer_data):  # noqa: F811
+    url, log = served_model
+    endpoint = {"url": url + "/predict", "allow_private": True, "query_budget": 300}
+    model = load_model(None, "endpoint", endpoint=endpoint, sample=cancer_data[4], clip_values=(0.0, 1.0))
+    model.reset_queries()
+    ctx = check_context(
+        extraction, model, suite_data(cancer_data), budgets=[100, 250], attacks=["copycat"], thief_epochs=2
+    )
+    outcome = extraction.run(ctx)
+
+    assert [(r["output"], r["budget"]) for r in outcome.metrics["results"]] == [("probabilities", 100)]
+    assert "query budget ran out" in outcome.notes[0]
+    # Queries spent on the interrupted 250-query theft count too: the endpoint answered them.
+    assert len(cancer_data[4]) + 100 < outcome.queries <= 300
+    assert in_unit_interval(outcome.metrics["agreement"])
 
 
 @pytest.mark.slow

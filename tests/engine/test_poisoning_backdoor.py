@@ -92,3 +92,16 @@ def test_default_backdoor_takes_over_the_digits_cnn_at_little_clean_cost(digits_
     assert metrics["attack_success_rate"] > 0.5
     assert metrics["trigger_rate_clean_copy"] < 0.1
     assert metrics["clean_accuracy_cost"] < 0.1
+
+
+def test_same_seed_gives_the_same_backdoor_figures(digits_cnn, digits_data):
+    _, model = digits_cnn
+    runs = [
+        poisoning_backdoor.run(
+            check_context(
+                poisoning_backdoor, model, suite_data(digits_data), epochs=1, max_train=300, max_test=100
+            )
+        ).metrics
+        for _ in range(2)
+    ]
+    assert runs[0] == runs[1]
