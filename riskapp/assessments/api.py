@@ -36,6 +36,9 @@ class ProfileSerializer(serializers.ModelSerializer):
         model = Profile
         fields = ["id", "organization", "slug", "name", "description", "spec", "tolerances", "is_builtin", "created_at"]
         read_only_fields = ["id", "is_builtin", "created_at"]
+        # The (organization, slug) uniqueness is checked by the service's full_clean (→ 400); DRF's own validator
+        # would make `organization` required even for members of a single organization.
+        validators = []
 
 
 PROFILE_EXAMPLE = OpenApiExample(

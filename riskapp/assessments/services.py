@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -319,37 +319,60 @@ def _worker_host() -> str:
 
 
 class _ProgressWriter:
-    """Streams engine progress to the row, at most one write per PROGRESS_MIN_INTERVAL_S; each write is a heartbeat."""
+    """Streams engine progress to the row, at most one write per PROGRESS_MIN_INTERVAL_S; each write is a heartbeat.
+
+    A report that arrives too soon is kept as pending and flushed by the heartbeat thread, so the step shown is
+    the one running now (a long PGD right after a quick FGSM), not the last one that happened to be written.
+    """
 
     def __init__(self, run_id: int):
         self.run_id = run_id
         self.last_write = time.monotonic()
+        self.pending: tuple[int, str] | None = None
         self.lock = threading.Lock()
 
     def report(self, fraction: float, step: str) -> None:
-        now = time.monotonic()
-        if now - self.last_write < PROGRESS_MIN_INTERVAL_S:
-            return
         percent = max(0, min(99, int(fraction * 100)))
-        self.write(progress=percent, current_step=step[:200])
+        with self.lock:
+            self.pending = (percent, step[:200])
+            if time.monotonic() - self.last_write >= PROGRESS_MIN_INTERVAL_S:
+                self._flush_locked()
+
+    def flush_pending(self) -> None:
+        with self.lock:
+            if self.pending is not None and time.monotonic() - self.last_write >= PROGRESS_MIN_INTERVAL_S:
+                self._flush_locked()
+
+    def beat(self, interval_s: float) -> None:
+        with self.lock:
+            if time.monotonic() - self.last_write >= interval_s:
+                self._update()
 
     def write(self, **fields) -> None:
         with self.lock:
-            self.last_write = time.monotonic()
+            self._update(**fields)
+
+    def _flush_locked(self) -> None:
+        percent, step = self.pending
+        self.pending = None
+        self._update(progress=percent, current_step=step)
+
+    def _update(self, **fields) -> None:
+        self.last_write = time.monotonic()
         AssessmentRun.objects.filter(pk=self.run_id, status=RunStatus.RUNNING).update(
             heartbeat_at=timezone.now(), **fields)
 
 
 class _Heartbeat:
-    """A background beat for steps that report no progress for a long time (one big attack on a big model).
-
-    It only writes when the progress writer has been silent for a whole interval; a dead process stops both,
-    which is what the reaper looks for.
-    """
+    """A background thread that flushes pending progress and beats while a step reports nothing for a long time
+    (one big attack on a big model). A dead process stops it too, which is what the reaper looks for."""
 
     def __init__(self, writer: _ProgressWriter, interval_s: float):
         self.writer = writer
         self.interval_s = interval_s
+        # Rows written inside the caller's still-open transaction are invisible to this thread's own connection
+        # (tests that run the service inline); beating from here would only wait on the database lock then.
+        self.caller_connection = connections[DEFAULT_DB_ALIAS]  # the object, not the per-thread proxy
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._beat, name=f"run-{writer.run_id}-heartbeat", daemon=True)
 
@@ -359,16 +382,18 @@ class _Heartbeat:
 
     def __exit__(self, *exc_info):
         self.stopped.set()
-        self.thread.join(timeout=5)
+        self.thread.join(timeout=10)
 
     def _beat(self) -> None:
         try:
-            while not self.stopped.wait(self.interval_s):
-                if time.monotonic() - self.writer.last_write >= self.interval_s:
-                    try:
-                        self.writer.write()
-                    except Exception:  # a missed beat is retried next interval; the reaper allows several
-                        logger.warning("Heartbeat of run %s could not be written", self.writer.run_id, exc_info=True)
+            while not self.stopped.wait(PROGRESS_MIN_INTERVAL_S):
+                if self.caller_connection.in_atomic_block:
+                    continue
+                try:
+                    self.writer.flush_pending()
+                    self.writer.beat(self.interval_s)
+                except Exception:  # a missed beat is retried next time; the reaper allows many
+                    logger.warning("Progress of run %s could not be written", self.writer.run_id, exc_info=True)
         finally:
             connection.close()
 
