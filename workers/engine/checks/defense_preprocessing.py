@@ -91,7 +91,8 @@ def run(ctx):
     y_eval = data.y_eval[eval_idx].astype(np.int64)
 
     queries_before = model.queries
-    undefended = pytorch_classifier(model, model.torch_module())
+    # The registered model's own ART view: its predictions and gradients count as queries.
+    undefended = model.logits_classifier()
     ctx.progress(0.02, "attacking the undefended model")
     baseline = robustness(undefended, undefended, x_eval, y_eval, configs, ctx.seed, ctx)
     clean_undefended = accuracy(labels_of(undefended, x_eval), y_eval)
