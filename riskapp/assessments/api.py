@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django.db.models import Prefetch, Q
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
@@ -128,6 +129,7 @@ class RunDetailSerializer(RunSerializer):
         read_only_fields = fields
 
 
+@extend_schema_field(OpenApiTypes.INT)
 class _ScopedPrimaryKey(serializers.PrimaryKeyRelatedField):
     """A reference limited to the requesting user's organizations (another tenant's id reads as "does not exist")."""
 
@@ -141,6 +143,7 @@ class _ScopedPrimaryKey(serializers.PrimaryKeyRelatedField):
         return self.model.objects.filter(**{f"{self.org_field}__in": ids})
 
 
+@extend_schema_field(OpenApiTypes.INT)
 class _ProfileReference(serializers.PrimaryKeyRelatedField):
     def get_queryset(self):
         request = self.context.get("request")
