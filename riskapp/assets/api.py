@@ -263,7 +263,7 @@ VERSION_EXAMPLES = [
         "TorchScript upload (multipart)",
         value={"format": "torchscript", "artifact": "(binary model.pt)", "label": "v3", "input_shape": "1,8,8",
                "nb_classes": 10, "clip_min": 0, "clip_max": 1},
-        request_only=True,
+        request_only=True, media_type="multipart/form-data",
     ),
     OpenApiExample(
         "HTTP endpoint",
@@ -356,10 +356,10 @@ class DatasetSerializer(serializers.ModelSerializer):
 DATASET_EXAMPLES = [
     OpenApiExample("Upload an .npz (multipart)",
                    value={"name": "Referrals Q3 evaluation", "role": "evaluation", "file": "(binary eval.npz)"},
-                   request_only=True),
+                   request_only=True, media_type="multipart/form-data"),
     OpenApiExample("Upload a CSV (multipart)",
                    value={"name": "Loans holdout", "role": "holdout", "file": "(binary holdout.csv)",
-                          "label_column": "defaulted"}, request_only=True),
+                          "label_column": "defaulted"}, request_only=True, media_type="multipart/form-data"),
     OpenApiExample("Built-in split", value={"name": "Digits evaluation", "role": "evaluation",
                                             "builtin_name": "digits"}, request_only=True),
 ]

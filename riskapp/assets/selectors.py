@@ -87,10 +87,13 @@ def asset_datasets(*, asset: ModelAsset) -> list[tuple[str, Dataset | None]]:
 def _local_copy(field_file) -> Iterator[Path]:
     storage = field_file.storage
     try:
-        yield Path(storage.path(field_file.name))
+        local = Path(storage.path(field_file.name))
+    except NotImplementedError:  # remote storage (S3) has no local paths
+        local = None
+    if local is not None and local.is_file():
+        yield local
         return
-    except NotImplementedError:  # remote storage (S3): work on a private temporary copy
-        pass
+    # Work on a private temporary copy read through the storage API.
     with tempfile.NamedTemporaryFile(prefix="riskapp-artifact-", suffix=Path(field_file.name).suffix) as copy:
         with storage.open(field_file.name, "rb") as source:
             shutil.copyfileobj(source, copy, 1 << 20)
