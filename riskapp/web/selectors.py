@@ -1,21 +1,159 @@
-"""Reads that compose the dashboard from the other apps' data."""
+"""Reads that compose the dashboard from the other apps' data, in a number of queries that does not grow with assets."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db.models import Count, F, Q, Window
+from django.db.models.functions import RowNumber
+from django.utils import timezone
+
 from riskapp.assessments.models import AssessmentRun, RunStatus
-from riskapp.assets.models import ModelAsset
+from riskapp.assets.models import ModelAsset, ModelVersion, ValidationStatus
 from riskapp.ops.selectors import workers_online
+
+ACTIVE_RUN_STATUSES = [RunStatus.QUEUED, RunStatus.RUNNING]
+# A regression alert is raised just after its run is marked succeeded; live fragments keep polling this long
+# after the last run finished so the alert still shows up without a reload.
+SETTLE_SECONDS = 90
+
+
+@dataclass
+class AssetRisk:
+    """One asset and the numbers that put it on the at-risk list (worst first)."""
+
+    asset: ModelAsset
+    run: dict | None = None  # newest succeeded run: id, profile name, summary, unreliable, passed, finished_at
+    open_alerts: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def robust_accuracy(self) -> float | None:
+        value = (self.run or {}).get("summary", {}).get("robust_accuracy")
+        return value if isinstance(value, (int, float)) else None
+
+    @property
+    def clean_accuracy(self) -> float | None:
+        value = (self.run or {}).get("summary", {}).get("clean_accuracy")
+        return value if isinstance(value, (int, float)) else None
+
+    @property
+    def reference_epsilon(self) -> float | None:
+        value = (self.run or {}).get("summary", {}).get("reference_epsilon")
+        return value if isinstance(value, (int, float)) else None
+
+    @property
+    def failed_checks(self) -> int:
+        return int(((self.run or {}).get("summary", {}).get("checks") or {}).get("failed", 0))
+
+    @property
+    def at_risk(self) -> bool:
+        return bool(self.reasons)
+
+    def sort_key(self):
+        robust = self.robust_accuracy
+        return (-self.open_alerts, not (self.run or {}).get("unreliable"), -self.failed_checks,
+                robust if robust is not None else 2.0, self.asset.name.lower())
+
+
+def _newest_succeeded_runs(organization) -> dict[int, dict]:
+    ranked = (AssessmentRun.objects.filter(organization=organization, status=RunStatus.SUCCEEDED)
+              .annotate(rank=Window(RowNumber(), partition_by=[F("asset_id")],
+                                    order_by=[F("finished_at").desc(nulls_last=True), F("id").desc()]))
+              .filter(rank=1)
+              .values("id", "asset_id", "profile__name", "summary", "unreliable", "passed", "finished_at",
+                      "version__label"))
+    return {row["asset_id"]: row for row in ranked}
+
+
+def assets_at_risk(*, organization, limit: int = 8) -> tuple[list[AssetRisk], int]:
+    """Assets worst first (open alerts, untrustworthy numbers, failed checks, lowest robust accuracy); and how many."""
+    assets = list(ModelAsset.objects.filter(organization=organization).select_related("current_version"))
+    runs = _newest_succeeded_runs(organization)
+    from riskapp.monitoring.models import ACTIVE_ALERT_STATUSES, Alert
+
+    alert_counts = dict(Alert.objects.filter(organization=organization, status__in=ACTIVE_ALERT_STATUSES)
+                        .values("asset_id").annotate(n=Count("id")).values_list("asset_id", "n"))
+    rows = []
+    for asset in assets:
+        row = AssetRisk(asset=asset, run=runs.get(asset.pk), open_alerts=alert_counts.get(asset.pk, 0))
+        if row.open_alerts:
+            row.reasons.append("alert")
+        if row.run and row.run["unreliable"]:
+            row.reasons.append("unreliable")
+        if row.failed_checks:
+            row.reasons.append("failed")
+        if row.run is None:
+            row.reasons.append("not_assessed")
+        elif row.robust_accuracy is not None and row.robust_accuracy < 0.5:
+            row.reasons.append("low_robustness")
+        rows.append(row)
+    rows.sort(key=AssetRisk.sort_key)
+    at_risk = [row for row in rows if row.at_risk]
+    return at_risk[:limit], len(at_risk)
+
+
+@dataclass
+class UpcomingRun:
+    schedule: object
+    next_run: datetime | None
+
+
+def upcoming_reassessments(*, organization, limit: int = 5, now: datetime | None = None) -> list[UpcomingRun]:
+    from riskapp.monitoring.selectors import schedule_next_run, schedules_for
+
+    now = now or timezone.now()
+    rows = [UpcomingRun(schedule=s, next_run=schedule_next_run(s, now=now))
+            for s in schedules_for(organization=organization).filter(enabled=True)]
+    rows = [row for row in rows if row.next_run is not None]
+    rows.sort(key=lambda row: row.next_run)
+    return rows[:limit]
+
+
+def runs_panel(*, organization, recent: int = 6) -> dict:
+    """Running and recently finished runs, and whether the panel must keep refreshing itself."""
+    runs = AssessmentRun.objects.filter(organization=organization).select_related("asset", "profile", "version")
+    active = list(runs.filter(status__in=ACTIVE_RUN_STATUSES)[:10])
+    finished = list(runs.exclude(status__in=ACTIVE_RUN_STATUSES)[:recent])
+    return {"active_runs": active, "recent_runs": finished, "live": bool(active) or _recently_settled(finished)}
+
+
+def _recently_settled(finished_runs, *, now: datetime | None = None) -> bool:
+    cutoff = (now or timezone.now()) - timedelta(seconds=SETTLE_SECONDS)
+    return any(run.finished_at and run.finished_at >= cutoff for run in finished_runs)
+
+
+def something_can_change(*, organization, now: datetime | None = None) -> bool:
+    """Whether a new alert or result can still appear without anyone clicking: a run or validation in flight."""
+    if organization is None:
+        return False
+    cutoff = (now or timezone.now()) - timedelta(seconds=SETTLE_SECONDS)
+    if AssessmentRun.objects.filter(organization=organization).filter(
+            Q(status__in=ACTIVE_RUN_STATUSES) | Q(finished_at__gte=cutoff)).exists():
+        return True
+    return ModelVersion.objects.filter(asset__organization=organization).filter(
+        Q(status=ValidationStatus.PENDING) | Q(validated_at__gte=cutoff)).exists()
 
 
 def dashboard_summary(*, organization) -> dict:
-    runs = AssessmentRun.objects.filter(organization=organization)
+    from riskapp.compliance.selectors import posture_by_framework
+    from riskapp.compliance.models import Report
+    from riskapp.monitoring.selectors import alerts_for
+
+    at_risk, at_risk_count = assets_at_risk(organization=organization)
+    active_alerts = alerts_for(organization=organization, status="active")
+    asset_count = ModelAsset.objects.filter(organization=organization).count()
     return {
-        "asset_count": ModelAsset.objects.filter(organization=organization).count(),
-        "active_runs": list(
-            runs.filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).select_related("asset", "profile")[:10]
-        ),
-        "recent_runs": list(
-            runs.exclude(status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).select_related("asset", "profile")[:8]
-        ),
+        "asset_count": asset_count,
+        "postures": posture_by_framework(organization=organization),
+        "at_risk": at_risk,
+        "at_risk_count": at_risk_count,
+        "alerts": list(active_alerts[:6]),
+        "alert_count": active_alerts.count(),
+        "upcoming": upcoming_reassessments(organization=organization),
+        "latest_report": Report.objects.filter(organization=organization, status="succeeded")
+        .select_related("framework").first(),
         "workers": list(workers_online()),
+        **runs_panel(organization=organization),
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -12,7 +13,10 @@ from riskapp.accounts.models import ApiToken, Membership, Role
 from riskapp.accounts.permissions import can_write
 from riskapp.accounts.services import api_token_create, api_token_revoke
 from riskapp.audit.selectors import audit_events_for
-from riskapp.web.selectors import dashboard_summary
+from riskapp.web.context_processors import alert_badge_context
+from riskapp.web.selectors import dashboard_summary, runs_panel
+
+POLL_INTERVAL_MS = 2000
 
 
 @login_required
@@ -20,7 +24,24 @@ def dashboard(request):
     organization = request.organization
     if not organization:
         return render(request, "web/no_organization.html")
-    return render(request, "web/dashboard.html", {"summary": dashboard_summary(organization=organization)})
+    return render(request, "web/dashboard.html", {"summary": dashboard_summary(organization=organization),
+                                                  "poll_interval": POLL_INTERVAL_MS})
+
+
+@login_required
+def dashboard_runs(request):
+    """The dashboard's runs panel alone: polled while a run is queued or running, then no more."""
+    organization = request.organization
+    if not organization:
+        raise Http404("No organization.")
+    return render(request, "web/_runs_panel.html", {"summary": runs_panel(organization=organization),
+                                                    "poll_interval": POLL_INTERVAL_MS})
+
+
+@login_required
+def nav_alert_badge(request):
+    """The navigation's open-alert badge alone: polled while a run or validation can still raise an alert."""
+    return render(request, "web/_nav_badge.html", alert_badge_context(request))
 
 
 class ApiTokenForm(forms.Form):
