@@ -78,9 +78,11 @@ class CommaListField(serializers.Field):
 
 
 class LimitedUploadsMixin:
-    """Refuse an oversize file while the body streams in, before Django spools it to disk."""
+    """Refuse an oversize file while the body streams in, before Django spools it to disk; hide the secret field."""
 
     def initialize_request(self, request, *args, **kwargs):
+        # Error reports never include the endpoint's auth header (Django's SafeExceptionReporterFilter).
+        request.sensitive_post_parameters = ["endpoint_auth_header_value"]
         request.upload_handlers.insert(0, LimitedUploadHandler(request, max_bytes=settings.RISKAPP_MAX_UPLOAD_BYTES))
         return super().initialize_request(request, *args, **kwargs)
 

@@ -17,6 +17,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from riskapp.accounts.permissions import can_write
@@ -90,6 +91,7 @@ def asset_list(request):
     })
 
 
+@sensitive_post_parameters("endpoint_auth_header_value")
 @login_required
 @limited_uploads
 def asset_register_view(request):
@@ -129,6 +131,7 @@ def asset_detail(request, pk: int):
     return render(request, "assets/detail.html", context)
 
 
+@sensitive_post_parameters("endpoint_auth_header_value")
 @login_required
 @limited_uploads
 def version_upload(request, pk: int):

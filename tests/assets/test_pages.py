@@ -124,3 +124,44 @@ def test_other_apps_plug_sections_into_the_asset_page(owner_client, organization
 @pytest.mark.parametrize("path", ["/assets/", "/assets/register/"])
 def test_pages_need_sign_in(client, path):
     assert client.get(path).status_code == 302
+
+
+def test_endpoint_registration_through_the_form_never_echoes_the_secret(owner_client, settings, digits_model_server):
+    url, seen_auth = digits_model_server
+    secret = "Bearer form-secret-456"
+    settings.RISKAPP_ENDPOINT_ALLOW_PRIVATE = False
+    refused = owner_client.post("/assets/register/", _form(
+        format="endpoint", endpoint_url=url, endpoint_auth_header_name="Authorization",
+        endpoint_auth_header_value=secret, endpoint_input_key="inputs", endpoint_output_key="probabilities"))
+    assert refused.status_code == 400
+    page = refused.content.decode()
+    assert "non-public address" in page and secret not in page
+    assert not ModelAsset.objects.exists()
+
+    settings.RISKAPP_ENDPOINT_ALLOW_PRIVATE = True
+    response = owner_client.post("/assets/register/", _form(
+        format="endpoint", endpoint_url=url, endpoint_auth_header_name="Authorization",
+        endpoint_auth_header_value=secret, endpoint_input_key="inputs", endpoint_output_key="probabilities"))
+    assert response.status_code == 302
+    version = ModelAsset.objects.get().versions.get()
+    assert model_version_validate(version_id=version.pk).status == "validated"
+    assert seen_auth[-1] == secret
+    detail = owner_client.get(response["Location"]).content.decode()
+    assert secret not in detail and "HTTP prediction endpoint" in detail
+
+
+def test_a_rejected_version_is_never_assessed(organization, owner):
+    from django.core.exceptions import ValidationError
+
+    from riskapp.assessments.models import Profile
+    from riskapp.assessments.services import run_create
+    from riskapp.assets.services import dataset_create
+
+    asset = asset_create(organization=organization, user=owner, name="Digits", task="image_classification")
+    asset.evaluation_dataset = dataset_create(organization=organization, name="eval", builtin_name="digits")
+    asset.save()
+    rejected = ModelVersion.objects.create(asset=asset, label="v1", format="torchscript", input_shape=[1, 8, 8],
+                                           nb_classes=10, status="rejected", status_reason="truncated")
+    with pytest.raises(ValidationError, match="rejected"):
+        run_create(asset=asset, profile=Profile.objects.filter(organization=None).first(), user=owner,
+                   version=rejected)
