@@ -27,3 +27,18 @@ class ScreeningTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return 'Bearer realm="screening"'
+
+
+try:
+    from drf_spectacular.extensions import OpenApiAuthenticationExtension
+except ImportError:  # the schema generator is optional at runtime
+    pass
+else:
+
+    class ScreeningTokenScheme(OpenApiAuthenticationExtension):
+        target_class = ScreeningTokenAuthentication
+        name = "screeningToken"
+
+        def get_security_definition(self, auto_schema):
+            return {"type": "http", "scheme": "bearer", "bearerFormat": "rss_…",
+                    "description": "A per-asset screening token; it can only call that asset's screen endpoint."}

@@ -15,7 +15,7 @@ urlpatterns = [
 api_urlpatterns = [
     # The issue names the endpoint without a trailing slash; both spellings work.
     path("assets/<int:pk>/screen", api.ScreenView.as_view(), name="asset-screen"),
-    path("assets/<int:pk>/screen/", api.ScreenView.as_view()),
+    path("assets/<int:pk>/screen/", api.ScreenView.as_view(schema=None)),  # documented once, without the slash
     path("assets/<int:pk>/screening/enable/", api.ScreeningEnableView.as_view(), name="asset-screening-enable"),
     path("assets/<int:pk>/screening/policy/", api.ScreeningPolicyView.as_view(), name="asset-screening-policy"),
 ]

@@ -14,7 +14,10 @@ SCREENING_PROFILE = {
         "name": "screening",
         "risk_tier": "limited",
         "checks": [
-            {"kind": "detection.train", "params": {"target_fpr": 0.01}, "thresholds": {"detection_rate": {"min": 0.5}}},
+            # A 1% target measured on a few hundred clean inputs varies by about half a point: 3% (1.5% once a
+            # high risk tier halves it) fails a detector that is miscalibrated, not one that is unlucky.
+            {"kind": "detection.train", "params": {"target_fpr": 0.01},
+             "thresholds": {"detection_rate": {"min": 0.5}, "false_positive_rate": {"max": 0.03}}},
         ],
     },
 }
