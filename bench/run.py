@@ -14,6 +14,10 @@ def main() -> None:
 
     print("== engine PGD: engine vs plain torch vs ART used plainly ==")
     engine_pgd.main()
+    from bench import screening
+
+    print("== screening: screened vs the model's forward pass alone (batches of 1 and 256) ==")
+    screening.main()
 
 
 if __name__ == "__main__":
