@@ -186,7 +186,14 @@ def _control_ref(control, status: str | None = None) -> dict:
            "control_id": control.ref_id, "title": control.title, "url": url}
     if status is not None:
         row["status"] = status
+        row["status_label"] = _status_label(status)
     return row
+
+
+def _status_label(status: str) -> str:
+    from riskapp.compliance.models import ControlStatus
+
+    return dict(ControlStatus.choices).get(status, status)
 
 
 def control_statuses_after(*, run: AssessmentRun) -> dict | None:
@@ -212,7 +219,8 @@ def control_flips(*, run: AssessmentRun, baseline: AssessmentRun | None, cells: 
     for key, cell in sorted(cells.items()):
         from_this_run = bool(cell.evidence) and cell.evidence.get("run_id") == run.pk
         if from_this_run and cell.status == ControlStatus.NON_COMPLIANT and before.get(key) == ControlStatus.COMPLIANT:
-            flips.append({**_control_ref(cell.control), "before": before[key], "after": cell.status})
+            flips.append({**_control_ref(cell.control), "before": before[key], "after": cell.status,
+                          "before_label": _status_label(before[key]), "after_label": _status_label(cell.status)})
     return flips
 
 

@@ -83,7 +83,7 @@ def regression_check(*, run: AssessmentRun) -> list[Alert]:
             worst = max(regressed_rows, key=lambda row: row.excess)
             severity = Severity.CRITICAL if worst.excess >= 2 else Severity.WARNING
             title = (f"{run.asset.name}: {len(regressed_rows)} metric{'s' if len(regressed_rows) != 1 else ''} "
-                     f"regressed — {worst.metric} {_fmt(worst.baseline)} → {_fmt(worst.current)}")
+                     f"regressed — {worst.metric}: {_fmt(worst.baseline)} → {_fmt(worst.current)}")
             alert, event = _alert_raise(
                 run=run, kind=AlertKind.REGRESSION, severity=severity, title=title, baseline=baseline,
                 diff=[row.to_dict() for row in regressed_rows],

@@ -24,6 +24,8 @@ from riskapp.monitoring.forms import (
 from riskapp.monitoring.models import Alert, AlertStatus, Channel, Schedule
 
 NEW_SECRET_SESSION_KEY = "monitoring_new_webhook_secret"
+TREND_AXIS = {"robust_accuracy": "Robust accuracy", "breaking_epsilon": "Breaking ε", "membership_auc": "AUC",
+              "extraction_agreement": "Agreement", "backdoor_success": "Success rate"}
 
 
 def _require_organization(request):
@@ -150,11 +152,11 @@ def alert_detail(request, alert_id: int):
         baseline = row.get("baseline")
         tolerance = row.get("tolerance") if row.get("tolerance_kind") == "absolute" else (
             abs(baseline) * row["tolerance"] if baseline is not None and row.get("tolerance") is not None else None)
-        trends.append(trend_svg(
+        trends.append({"metric": row["metric"], "chart": trend_svg(
             [(p["label"], p["value"]) for p in points], baseline=baseline, tolerance=tolerance,
-            higher_is_better=row.get("worse_when") == "lower", title=row["metric"], y_label=row["metric"],
-            value_format="{:.3f}",
-        ))
+            higher_is_better=row.get("worse_when") == "lower", title=f"{row['metric']} over recent runs",
+            y_label=TREND_AXIS.get(row.get("tolerance_name"), ""), value_format="{:.3f}",
+        )})
     return render(request, "monitoring/alert_detail.html", {
         "alert": alert,
         "trends": trends,
