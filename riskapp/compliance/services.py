@@ -226,9 +226,16 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def _result_sha256(check) -> str:
+    cached = getattr(check, "_result_sha256", None)
+    if cached is None:
+        full = {"kind": check.kind, "status": check.status, "metrics": check.metrics, "thresholds": check.thresholds,
+                "parameters": check.parameters, "seed": check.seed, "verdict": check.verdict}
+        cached = check._result_sha256 = sha256_text(canonical_json(full))
+    return cached
+
+
 def _check_payload(check, outcomes: list) -> dict:
-    full = {"kind": check.kind, "status": check.status, "metrics": check.metrics, "thresholds": check.thresholds,
-            "parameters": check.parameters, "seed": check.seed, "verdict": check.verdict}
     contract = catalog_schema.CHECK_METRICS.get(check.kind, {})
     named = {metric for metric in contract} | {o.metric for o in outcomes if o.metric}
     return {
@@ -242,7 +249,7 @@ def _check_payload(check, outcomes: list) -> dict:
         "queries": check.queries,
         "duration_s": check.duration_s,
         # Binds the full result (curves, per-attack figures) without copying it into every record.
-        "result_sha256": sha256_text(canonical_json(full)),
+        "result_sha256": _result_sha256(check),
     }
 
 
