@@ -260,6 +260,20 @@ class ModelVersionCreateSerializer(serializers.Serializer):
         return kwargs
 
 
+class EndpointUpdateSerializer(serializers.Serializer):
+    url = serializers.URLField(required=False)
+    auth_header_name = serializers.CharField(required=False)
+    auth_header_value = serializers.CharField(required=False, write_only=True, allow_blank=True,
+                                              style={"input_type": "password"},
+                                              help_text="A new secret; leave out to keep the stored one.")
+    input_key = serializers.CharField(required=False)
+    output_key = serializers.CharField(required=False)
+    output_kind = serializers.ChoiceField(choices=OutputKind.choices, required=False)
+    timeout_s = serializers.FloatField(required=False)
+    query_budget = serializers.IntegerField(required=False, min_value=1)
+    rate_limit_per_s = serializers.FloatField(required=False, min_value=0)
+
+
 VERSION_EXAMPLES = [
     OpenApiExample(
         "TorchScript upload (multipart)",
@@ -324,6 +338,21 @@ class ModelVersionViewSet(LimitedUploadsMixin, mixins.ListModelMixin, mixins.Ret
         self.require_write(version.asset.organization_id)
         version = services.model_version_make_current(version=version, user=request.user)
         return Response(ModelVersionSerializer(version, context=self.get_serializer_context()).data)
+
+    @extend_schema(request=EndpointUpdateSerializer, responses={202: ModelVersionSerializer},
+                   examples=[OpenApiExample("Rotate the auth header", request_only=True,
+                                            value={"auth_header_value": "Bearer <new secret>"})])
+    @action(detail=True, methods=["post"])
+    def endpoint(self, request, *args, **kwargs):
+        """Change how an endpoint version is called (URL, keys, auth header); it is validated again."""
+        version = self.get_object()
+        self.require_write(version.asset.organization_id)
+        serializer = EndpointUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.endpoint_config_update(version=version, user=request.user, **serializer.validated_data)
+        version.refresh_from_db()
+        return Response(ModelVersionSerializer(version, context=self.get_serializer_context()).data,
+                        status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=None, responses={202: ModelVersionSerializer})
     @action(detail=True, methods=["post"])

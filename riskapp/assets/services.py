@@ -351,6 +351,31 @@ def model_version_create(*, asset: ModelAsset, format: str, input_shape, nb_clas
     return version
 
 
+@transaction.atomic
+def endpoint_config_update(*, version: ModelVersion, user=None, **changes) -> EndpointConfig:
+    """Change how an endpoint version is called (e.g. rotate its auth header); the version is validated again.
+
+    An empty or missing auth_header_value keeps the stored secret; the secret never appears in the audit trail.
+    """
+    config = EndpointConfig.objects.select_for_update().filter(version=version).first()
+    if config is None:
+        raise ValidationError({"detail": "This version is not an endpoint model."})
+    if not changes.get("auth_header_value"):
+        changes.pop("auth_header_value", None)
+    merged = {field: getattr(config, field) for field in ENDPOINT_FIELDS} | changes
+    fresh = _endpoint_config(version, merged)
+    fresh.pk = config.pk
+    fresh.full_clean(validate_unique=False)
+    fresh.save()
+    ModelVersion.objects.filter(pk=version.pk).update(status=ValidationStatus.PENDING, status_reason="",
+                                                      validated_at=None)
+    audit_record(actor=user, organization=version.asset.organization, action="endpoint_config.update", obj=version,
+                 details={"fields": sorted(changes), "url": fresh.url, "auth_header": bool(fresh.auth_header_value)})
+    _enqueue_version_validation(version.pk)
+    version.refresh_from_db()
+    return fresh
+
+
 def _reject_version(version: ModelVersion, reason: str) -> ModelVersion:
     with transaction.atomic():
         updated = ModelVersion.objects.filter(pk=version.pk, status=ValidationStatus.PENDING).update(

@@ -22,6 +22,8 @@ api_urlpatterns = [
          ModelVersionViewSet.as_view({"get": "retrieve"}), name="asset-version-detail"),
     path("assets/<int:asset_pk>/versions/<int:pk>/make-current/",
          ModelVersionViewSet.as_view({"post": "make_current"}), name="asset-version-make-current"),
+    path("assets/<int:asset_pk>/versions/<int:pk>/endpoint/",
+         ModelVersionViewSet.as_view({"post": "endpoint"}), name="asset-version-endpoint"),
     path("assets/<int:asset_pk>/versions/<int:pk>/revalidate/",
          ModelVersionViewSet.as_view({"post": "revalidate"}), name="asset-version-revalidate"),
 ]

@@ -113,3 +113,27 @@ def test_a_candidate_version_validates_without_replacing_the_current_one(
     swapped = owner_api.post(f"/api/v1/assets/{asset.pk}/versions/{candidate['id']}/make-current/")
     assert swapped.status_code == 200 and swapped.json()["is_current"] is True
     assert ModelAsset.objects.get(pk=asset.pk).current_version_id == candidate["id"]
+
+
+def test_rotating_an_endpoints_auth_header_revalidates_without_showing_it(
+        owner_api, organization, owner, digits_model_server, settings):
+    settings.RISKAPP_ENDPOINT_ALLOW_PRIVATE = True
+    url, seen_auth = digits_model_server
+    asset = _asset(organization, owner, name="Digits API", task="image_classification", builtin="digits")
+    created = owner_api.post(f"/api/v1/assets/{asset.pk}/versions/", {
+        "format": "endpoint", "input_shape": "1,8,8", "nb_classes": 10, "endpoint_url": url,
+        "endpoint_auth_header_value": "Bearer old"}, format="json").json()
+    model_version_validate(version_id=created["id"])
+
+    response = owner_api.post(f"/api/v1/assets/{asset.pk}/versions/{created['id']}/endpoint/",
+                              {"auth_header_value": "Bearer rotated-secret"}, format="json")
+    assert response.status_code == 202, response.json()
+    assert response.json()["status"] == "pending" and "rotated-secret" not in response.content.decode()
+    assert model_version_validate(version_id=created["id"]).status == "validated"
+    assert seen_auth[-1] == "Bearer rotated-secret"
+
+    kept = owner_api.post(f"/api/v1/assets/{asset.pk}/versions/{created['id']}/endpoint/", {"timeout_s": 5},
+                          format="json")
+    assert kept.status_code == 202
+    model_version_validate(version_id=created["id"])
+    assert seen_auth[-1] == "Bearer rotated-secret"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from riskapp.assets.models import ModelVersion
@@ -12,13 +10,13 @@ from tests.assets.conftest import upload
 
 
 class _Payload:
-    """Unpickling this object creates the marker directory: proof that the file was executed."""
+    """Unpickling this object writes the marker file: proof that the file was executed."""
 
     def __init__(self, marker: str):
         self.marker = marker
 
     def __reduce__(self):
-        return (os.makedirs, (self.marker,))
+        return (open, (self.marker, "w"))
 
 
 def _torch_save_file(path, marker):
