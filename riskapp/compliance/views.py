@@ -71,8 +71,23 @@ def framework_page(request, slug: str):
         "statuses": selectors.STATUS_ORDER, "counts": matrix.counts,
         "legend": [(status.value, status.label, STATUS_HELP[status], matrix.counts.get(status.value, 0))
                    for status in selectors.STATUS_ORDER],
-        "report_form": ReportRequestForm(initial={"framework": framework.slug}, assets=assets),
+        "catalog": selectors.assessable_controls(framework) if not assets else None,
     })
+
+
+@login_required
+def mapping_page(request):
+    from riskapp.compliance.models import MappingRule
+
+    rules = (MappingRule.objects.filter(retired_at__isnull=True).prefetch_related("controls__framework")
+             .order_by("order"))
+    rows = []
+    for rule in rules:
+        targets: dict = {}
+        for control in sorted(rule.controls.all(), key=lambda c: (c.framework.order, c.order)):
+            targets.setdefault(control.framework, []).append(control)
+        rows.append((rule, list(targets.items())))
+    return render(request, "compliance/mapping.html", {"rows": rows})
 
 
 @login_required

@@ -133,3 +133,13 @@ def test_asset_page_shows_posture_per_framework(owner_client, assessed):
     assert page.status_code == 200
     html = page.content.decode()
     assert 'data-testid="asset-compliance"' in html and "ISO/IEC 42001" in html
+
+
+def test_mapping_page_lists_every_rule_with_its_controls(owner_client):
+    html = owner_client.get("/compliance/mapping/").content.decode()
+    assert "evasion-whitebox-robust-accuracy" in html and "A.6.2.4" in html and "Art. 15(5)" in html
+
+
+def test_framework_without_models_still_lists_its_controls(owner_client):
+    html = owner_client.get("/compliance/frameworks/nist-ai-rmf/").content.decode()
+    assert "No models to show" in html and "MEASURE 2.7" in html and "GOVERN 1.1" in html
