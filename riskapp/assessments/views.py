@@ -88,8 +88,8 @@ def run_detail(request, run_id: int):
         return page
     run = run_get(organization=request.organization, run_id=run_id)
     checks = check_results_for(run=run)
-    check_rows = [{"result": check, "guidance": check_guidance(check.kind),
-                   "metric_rows": _metric_rows(check)} for check in checks]
+    check_rows = [{"result": check, "guidance": check_guidance(check.kind), "metric_rows": _metric_rows(check),
+                   "curve_rows": _curve_rows(check)} for check in checks]
     series = robustness_series(run=run)
     l2_series = robustness_series(run=run, norm="2")
     context = {
@@ -153,6 +153,27 @@ def run_rerun_view(request, run_id: int):
 _STRUCTURED = {"curves", "attacks", "notes", "sanity_failures"}
 
 
+def _curve_rows(check) -> list[dict]:
+    """Per attack and ε rows of a check that reports curves (the white-box check's "attacks" metric)."""
+    from riskapp.assessments.selectors import CURVE_LABELS
+
+    attacks = check.metrics.get("attacks")
+    if not isinstance(attacks, dict):
+        return []
+    rows = []
+    for name, entry in attacks.items():
+        points = entry.get("points") if isinstance(entry, dict) else None
+        if not isinstance(points, list):
+            continue
+        for point in points:
+            if isinstance(point, dict) and "epsilon" in point and "robust_accuracy" in point:
+                rows.append({"attack": CURVE_LABELS.get(name, name), "epsilon": point["epsilon"],
+                             "robust_accuracy": point["robust_accuracy"],
+                             "attack_success_rate": point.get("attack_success_rate"),
+                             "median_perturbation": point.get("median_perturbation")})
+    return rows
+
+
 def _metric_rows(check) -> list[dict]:
     """(metric, value, threshold, met) rows for one check's table."""
     rows = []
@@ -163,7 +184,7 @@ def _metric_rows(check) -> list[dict]:
         met = None
         if bound and isinstance(value, (int, float)) and not isinstance(value, bool):
             met = not (("min" in bound and value < bound["min"]) or ("max" in bound and value > bound["max"]))
-        rows.append({"name": name, "value": value, "threshold": bound, "met": met})
+        rows.append({"name": name, "value": value, "threshold": bound, "met": met, "is_text": isinstance(value, str)})
     for name, bound in check.thresholds.items():
         if name not in check.metrics:
             rows.append({"name": name, "value": None, "threshold": bound, "met": False})

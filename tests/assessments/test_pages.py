@@ -135,3 +135,30 @@ def test_asset_page_offers_run_assessment(client, owner, asset):
     page = _client_for(client, owner).get(reverse("assets:detail", args=[asset.pk]))
     assert page.status_code == 200
     assert b'data-testid="asset-assessments"' in page.content and b"Run assessment" in page.content
+
+
+def test_a_real_quick_run_renders_every_check_with_the_engines_numbers(client, owner, asset, published):
+    from riskapp.assessments.services import run_execute
+    from workers.engine.checks import CHECKS
+
+    run = run_create(asset=asset, profile=builtin_profile("quick"), user=owner)
+    run_execute(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    page = _client_for(client, owner).get(reverse("assessments:detail", args=[run.pk])).content.decode()
+    for check in run.checks.all():
+        assert f'data-testid="check-{check.kind}"' in page
+        assert CHECKS[check.kind].TITLE in page
+    assert f"{run.summary['robust_accuracy']:.1%}" in page
+    assert page.count("<svg") >= 1 and "Worst case (L∞)" in page
+
+
+def test_the_numbers_behind_the_curve_are_in_a_table(client, owner, asset, published):
+    run = _succeeded_run(asset, owner)
+    check = run.checks.get(kind="evasion.whitebox")
+    check.metrics["attacks"] = {"pgd": {"norm": "inf", "points": [
+        {"epsilon": 0.1, "robust_accuracy": 0.45, "attack_success_rate": 0.54, "median_perturbation": 0.1}]}}
+    check.save()
+    page = _client_for(client, owner).get(reverse("assessments:detail", args=[run.pk])).content.decode()
+    assert "Accuracy per attack and ε" in page
+    assert "<td>PGD (L∞)</td><td class=\"num\">0.1</td><td class=\"num\">45.0%</td><td class=\"num\">54.0%</td>" in page

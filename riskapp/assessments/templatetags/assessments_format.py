@@ -53,3 +53,18 @@ def pretty_json(value) -> str:
 @register.filter
 def humanize_metric(name: str) -> str:
     return str(name).replace("_", " ")
+
+
+@register.filter
+def run_duration(run) -> str:
+    """How long a run took (or has been running), in seconds or minutes: runs often take under a minute."""
+    from django.utils import timezone
+
+    if not run.started_at:
+        return "—"
+    seconds = ((run.finished_at or timezone.now()) - run.started_at).total_seconds()
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
