@@ -20,6 +20,7 @@ def test_adversarial_training_metrics_on_the_digits_cnn(digits_cnn, digits_data)
     )
 
     assert_json_ready(outcome)
+    assert defense_adversarial_training.summary(outcome.metrics).endswith(".")
     metrics = outcome.metrics
     for name in (
         "clean_accuracy_before",

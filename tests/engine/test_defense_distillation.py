@@ -19,6 +19,7 @@ def test_distillation_metrics_on_the_digits_cnn(digits_cnn, digits_data):
     )
 
     assert_json_ready(outcome)
+    assert defense_distillation.summary(outcome.metrics).endswith(".")
     metrics = outcome.metrics
     for name in (
         "clean_accuracy_before",

@@ -20,6 +20,7 @@ def test_every_defence_gets_naive_and_adaptive_figures(digits_cnn, digits_data):
     )
 
     assert_json_ready(outcome)
+    assert defense_preprocessing.summary(outcome.metrics).endswith(".")
     per_defence = outcome.metrics["per_defence"]
     assert set(per_defence) == {"jpeg", "feature_squeezing", "spatial_smoothing"}
     for name, figures in per_defence.items():

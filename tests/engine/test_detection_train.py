@@ -27,6 +27,7 @@ def tiny_detection(digits_cnn, digits_data, tmp_path):
 def test_detection_metrics_and_calibrated_false_positive_rate(tiny_detection):
     _, outcome, _ = tiny_detection
     assert_json_ready(outcome)
+    assert detection_train.summary(outcome.metrics).endswith(".")
     metrics = outcome.metrics
     # Calibration holds whatever the detector's quality: clean test data flags about target_fpr.
     assert abs(metrics["false_positive_rate"] - 0.01) <= 0.01

@@ -28,6 +28,7 @@ def test_extraction_reports_every_budget_and_output_on_the_digits_cnn(digits_cnn
     outcome = extraction.run(ctx)
 
     assert_json_ready(outcome)
+    assert extraction.summary(outcome.metrics).endswith(".")
     rows = outcome.metrics["results"]
     assert {(r["output"], r["budget"]) for r in rows} == {
         (o, b) for o in ("probabilities", "label_only", "rounded") for b in (60, 120)

@@ -16,6 +16,7 @@ def test_attribute_inference_against_baseline_on_the_cancer_logreg(cancer_logreg
     outcome = inference_attribute.run(check_context(inference_attribute, model, suite_data(cancer_data)))
 
     assert_json_ready(outcome)
+    assert inference_attribute.summary(outcome.metrics).endswith(".")
     metrics = outcome.metrics
     assert in_unit_interval(metrics["attack_accuracy"]) and in_unit_interval(metrics["baseline_accuracy"])
     assert metrics["advantage_over_baseline"] == pytest.approx(

@@ -26,6 +26,7 @@ def test_membership_metrics_on_the_digits_cnn(digits_cnn, digits_data):
     outcome = inference_membership.run(ctx)
 
     assert_json_ready(outcome)
+    assert inference_membership.summary(outcome.metrics).endswith(".")
     metrics = outcome.metrics
     assert set(metrics["per_attack"]) == {"black_box_rf", "rule_based", "label_only_gap"}
     for figures in metrics["per_attack"].values():

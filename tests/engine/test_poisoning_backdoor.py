@@ -18,6 +18,7 @@ def test_backdoor_metrics_on_the_digits_cnn(digits_cnn, digits_data):
     outcome = poisoning_backdoor.run(ctx)
 
     assert_json_ready(outcome)
+    assert poisoning_backdoor.summary(outcome.metrics).endswith(".")
     metrics = outcome.metrics
     for name in (
         "attack_success_rate",

@@ -17,6 +17,7 @@ def test_scan_reports_suspected_fraction_and_calibrated_precision_recall(digits_
     outcome = poisoning_data_scan.run(ctx)
 
     assert_json_ready(outcome)
+    assert poisoning_data_scan.summary(outcome.metrics).endswith(".")
     metrics = outcome.metrics
     assert in_unit_interval(metrics["suspected_fraction"])
     assert in_unit_interval(metrics["suspected_fraction_spectral"])

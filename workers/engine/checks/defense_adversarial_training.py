@@ -69,6 +69,14 @@ def adversarially_trained_copy(model, x_train, y_train, *, eps: float, params: d
     return copy, trainer.get_classifier()
 
 
+def summary(metrics: dict) -> str:
+    return (
+        f"PGD adversarial training moves robust accuracy at ε={metrics['eps']:g} from "
+        f"{metrics['robust_accuracy_before']:.2f} to {metrics['robust_accuracy_after']:.2f} and clean accuracy from "
+        f"{metrics['clean_accuracy_before']:.2f} to {metrics['clean_accuracy_after']:.2f}. Recommendation: {metrics['recommended_text']}."
+    )
+
+
 def run(ctx):
     model, data, params = ctx.model, ctx.data, ctx.params
     require_training_data(data, "Adversarial training")

@@ -123,6 +123,14 @@ def distilled_copy(model, x_train, *, temperature: float, params: dict, seed: in
     return pytorch_classifier(model, student_logits)
 
 
+def summary(metrics: dict) -> str:
+    return (
+        f"Defensive distillation (T={metrics['temperature']:g}) moves robust accuracy at ε={metrics['eps']:g} from "
+        f"{metrics['robust_accuracy_before']:.2f} to {metrics['robust_accuracy_after']:.2f} against attacks on the "
+        f"student's logits; clean accuracy {metrics['clean_accuracy_after']:.2f}. Recommendation: {metrics['recommended_text']}."
+    )
+
+
 def run(ctx):
     model, data, params = ctx.model, ctx.data, ctx.params
     require_training_data(data, "Defensive distillation")

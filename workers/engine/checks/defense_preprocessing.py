@@ -76,6 +76,19 @@ def defended_classifier(model, name: str, params: dict):
     return pytorch_classifier(model, model.torch_module(), preprocessing_defences=[preprocessor]), record
 
 
+def summary(metrics: dict) -> str:
+    parts = [
+        f"{name} {figures['robust_accuracy_adaptive']:.2f}"
+        for name, figures in metrics["per_defence"].items()
+    ]
+    return (
+        f"Robust accuracy at ε={metrics['eps']:g} against an attacker who sees the filter: undefended "
+        f"{metrics['robust_accuracy_undefended']:.2f}, "
+        + ", ".join(parts)
+        + f". Recommendation: {metrics['recommended_text']}."
+    )
+
+
 def run(ctx):
     model, data, params = ctx.model, ctx.data, ctx.params
     require_image(model, "Input preprocessing defences")

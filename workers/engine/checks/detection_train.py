@@ -292,6 +292,16 @@ def load_detector(artifact_dir, model) -> Detector:
     return Detector(network=network, mahalanobis=mahalanobis, manifest=manifest, model=model)
 
 
+def summary(metrics: dict) -> str:
+    text = (
+        f"At a measured {metrics['false_positive_rate']:.1%} false-positive rate (target "
+        f"{metrics['target_fpr']:.0%}) the detector catches {metrics['detection_rate']:.0%} of adversarial inputs"
+    )
+    if metrics.get("adaptive_detection_rate") is not None:
+        text += f", and {metrics['adaptive_detection_rate']:.0%} from an attacker who knows it"
+    return text + "."
+
+
 def run(ctx):
     import torch
 

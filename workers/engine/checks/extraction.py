@@ -182,6 +182,20 @@ def steal(
     return extractor.extract(pool, thieved_classifier=thief)
 
 
+def summary(metrics: dict) -> str:
+    if metrics.get("agreement") is None:
+        return "No extraction completed within the model's query budget."
+    largest = max(metrics["budgets"]) if metrics["budgets"] else 0
+    text = (
+        f"A thief with up to {largest} queries built a copy that agrees with the model on "
+        f"{metrics['agreement']:.0%} of test inputs (stolen accuracy {metrics['stolen_accuracy']:.2f})."
+    )
+    label_only = metrics["per_output"].get("label_only")
+    if label_only and "agreement_drop_label_only" in metrics:
+        text += f" Returning labels only: {label_only['agreement']:.0%}."
+    return text
+
+
 def run(ctx):
     model, data, params = ctx.model, ctx.data, ctx.params
     attacks = [a for a in params["attacks"] if a in ATTACKS]

@@ -89,6 +89,14 @@ def attribute_attacks(
     return np.asarray(inferred).reshape(-1), np.asarray(guessed).reshape(-1)
 
 
+def summary(metrics: dict) -> str:
+    return (
+        f"Guessing feature {metrics['attack_feature']} of training records: {metrics['attack_accuracy']:.2f} with the "
+        f"model's answers vs {metrics['baseline_accuracy']:.2f} without (advantage "
+        f"{metrics['advantage_over_baseline']:+.2f})."
+    )
+
+
 def run(ctx):
     model, data, params = ctx.model, ctx.data, ctx.params
     require_training_data(data, "Attribute inference")

@@ -93,6 +93,14 @@ def _test_set(split: dict, predictions: dict | None = None):
     return x_test, y_test, np.concatenate([predictions["test_members"], predictions["test_non_members"]])
 
 
+def summary(metrics: dict) -> str:
+    return (
+        f"The strongest membership attack ({metrics['strongest_attack']}) reaches AUC {metrics['auc']:.2f} "
+        f"(0.5 = guessing), advantage {metrics['advantage']:.2f}, and identifies "
+        f"{metrics['tpr_at_1pct_fpr']:.0%} of members at a 1% false-positive rate."
+    )
+
+
 def run(ctx):
     model, data, params = ctx.model, ctx.data, ctx.params
     if data.x_train is None or data.x_holdout is None:

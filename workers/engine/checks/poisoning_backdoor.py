@@ -111,6 +111,14 @@ def train_copy(model, x, y, *, epochs: int, batch_size: int, lr: float, seed: in
     return copy
 
 
+def summary(metrics: dict) -> str:
+    return (
+        f"A trigger in {metrics['n_poisoned']} of {metrics['n_train']} training samples steers "
+        f"{metrics['attack_success_rate']:.0%} of triggered inputs to the attacker's class, while clean accuracy "
+        f"moves from {metrics['clean_accuracy_baseline']:.2f} to {metrics['clean_accuracy_poisoned']:.2f}."
+    )
+
+
 def run(ctx):
     model, data, params = ctx.model, ctx.data, ctx.params
     require_training_data(data, "Backdoor poisoning")

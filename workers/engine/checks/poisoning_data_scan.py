@@ -112,6 +112,15 @@ def detector_scores(flagged: np.ndarray, planted: np.ndarray) -> dict:
     }
 
 
+def summary(metrics: dict) -> str:
+    calibration = metrics["calibration"]["activation_clustering"]
+    return (
+        f"Activation clustering flags {metrics['suspected_fraction']:.0%} of the training set; on a planted "
+        f"poison it found {calibration['recall']:.0%} of the poison with {calibration['precision']:.0%} precision "
+        f"and flagged {calibration['false_positive_rate']:.0%} of clean samples."
+    )
+
+
 def run(ctx):
     model, data, params = ctx.model, ctx.data, ctx.params
     require_training_data(data, "The poison scan")
