@@ -57,6 +57,8 @@ def test_fgsm_and_pgd_robust_accuracy_equal_art_called_directly(digits_cnn, digi
     x, y = x_all[index], y_all[index]
     y_one_hot = np.eye(10, dtype=np.float32)[y]
     compared = 0
+    robust_by_eps = {}
+    clean_correct = np.argmax(classifier.predict(x), axis=1) == y
     for name in ("fgsm", "pgd"):
         for point in check.metrics["attacks"][name]["points"]:
             recorded = point["parameters"]
@@ -82,10 +84,14 @@ def test_fgsm_and_pgd_robust_accuracy_equal_art_called_directly(digits_cnn, digi
                     verbose=False,
                 )
             x_adv = attack.generate(x, y=y_one_hot)
-            art_accuracy = float(np.mean(np.argmax(classifier.predict(x_adv), axis=1) == y))
-            assert point["robust_accuracy"] == art_accuracy, (name, recorded["eps"])
+            correct = np.argmax(classifier.predict(x_adv), axis=1) == y
+            assert point["robust_accuracy"] == float(np.mean(correct)), (name, recorded["eps"])
+            robust_by_eps[recorded["eps"]] = robust_by_eps.get(recorded["eps"], clean_correct) & correct
             compared += 1
     assert compared == 6
+    # the worst case is the per-example AND over the clean input and both attacks
+    for eps, accuracy in check.metrics["curves"]["worst_case"]:
+        assert accuracy == float(np.mean(robust_by_eps[eps]))
 
 
 def test_robust_accuracy_is_per_example_worst_case(digits_cnn, digits_data):
