@@ -22,7 +22,10 @@ def detector_current(*, asset) -> ScreeningDetector | None:
     """The newest detector trained for the asset's current version (screening applies to what is live)."""
     if asset.current_version_id is None:
         return None
-    return detectors_for(asset=asset).filter(version_id=asset.current_version_id).first()
+    # Read on every screened request: only the version is joined (the run's profile is loaded when an alert needs it).
+    return (ScreeningDetector.objects.filter(asset=asset, version_id=asset.current_version_id,
+                                             run__status=RunStatus.SUCCEEDED)
+            .select_related("version").order_by("-created_at", "-id").first())
 
 
 def policy_for(*, asset) -> ScreeningPolicy:

@@ -287,7 +287,8 @@ def screen_batch(*, asset, batch: np.ndarray, caller: Caller, now=None) -> Scree
             screening_token=caller.screening_token, api_token=caller.api_token, user=caller.user,
             input_count=len(x), flagged_count=len(flagged), adversarial_count=int(scores.adversarial_flag.sum()),
             anomalous_count=int(scores.anomalous_flag.sum()), entropy_sum=float(entropy.sum()), created_at=now)
-        request.full_clean()
+        # The related rows were just read; re-checking that each still exists would double the queries per request.
+        request.full_clean(exclude=["organization", "asset", "detector", "screening_token", "api_token", "user"])
         request.save()
         ScreeningEvent.objects.bulk_create([
             ScreeningEvent(
