@@ -44,6 +44,9 @@ class RunCreateForm(forms.Form):
         self.fields["evaluation_dataset"].queryset = datasets
         self.fields["training_dataset"].queryset = datasets
         self.fields["holdout_dataset"].queryset = datasets
+        for name, field in self.fields.items():
+            if field.help_text:
+                field.widget.attrs["aria-describedby"] = f"id_{name}-help"
         quick = self.fields["profile"].queryset.filter(slug="quick", organization__isnull=True).first()
         self.initial.setdefault("profile", quick.pk if quick else None)
         self.initial.setdefault("version", asset.current_version_id)
