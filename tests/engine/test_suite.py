@@ -49,6 +49,10 @@ def test_quick_profile_runs_every_check_with_provenance(digits_cnn, digits_data)
     assert payload["checks"][1]["metrics"]["curves"]["pgd"]
     assert result.started_at <= result.finished_at
     assert all(c.duration_s >= 0 and c.seed == 0 for c in result.checks)
+    # the same model, data, profile and seed give the same numbers, black-box attacks included
+    again = run_suite(handle, _data(digits_data), "quick", seed=0)
+    assert [c.metrics for c in again.checks] == [c.metrics for c in result.checks]
+    assert [c.queries for c in again.checks] == [c.queries for c in result.checks]
 
 
 def test_should_stop_cancels_between_attacks(digits_cnn, digits_data):
