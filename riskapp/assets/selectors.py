@@ -67,6 +67,10 @@ def version_get(*, organization, pk: int) -> ModelVersion:
     return get_object_or_404(ModelVersion.objects.select_related("asset"), asset__organization=organization, pk=pk)
 
 
+def dataset_get(*, organization, pk: int) -> Dataset:
+    return get_object_or_404(Dataset, organization=organization, pk=pk)
+
+
 def datasets_for(*, organization, role: str = "", validated_only: bool = False) -> QuerySet[Dataset]:
     datasets = Dataset.objects.filter(organization=organization)
     if role:

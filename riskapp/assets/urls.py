@@ -12,6 +12,7 @@ urlpatterns = [
     path("<int:pk>/versions/new/", views.version_upload, name="version-upload"),
     path("<int:pk>/datasets/new/", views.dataset_add, name="dataset-add"),
     path("versions/<int:pk>/status/", views.version_status, name="version-status"),
+    path("datasets/<int:pk>/status/", views.dataset_status, name="dataset-status"),
     path("versions/<int:pk>/make-current/", views.version_make_current, name="version-make-current"),
 ]
 

@@ -201,6 +201,16 @@ def version_status(request, pk: int):
 
 
 @login_required
+def dataset_status(request, pk: int):
+    """The live status fragment of one dataset; polling stops once it is validated or rejected."""
+    organization = request.organization
+    if not organization:
+        return render(request, "web/no_organization.html", status=404)
+    dataset = selectors.dataset_get(organization=organization, pk=pk)
+    return render(request, "assets/_dataset_status.html", {"dataset": dataset})
+
+
+@login_required
 @require_POST
 def version_make_current(request, pk: int):
     organization = request.organization

@@ -165,3 +165,18 @@ def test_a_rejected_version_is_never_assessed(organization, owner):
     with pytest.raises(ValidationError, match="rejected"):
         run_create(asset=asset, profile=Profile.objects.filter(organization=None).first(), user=owner,
                    version=rejected)
+
+
+def test_add_data_page_links_a_dataset_and_explains_a_bad_csv(owner_client, organization, owner):
+    asset = asset_create(organization=organization, user=owner, name="Cancer", task="tabular_classification")
+    bad = owner_client.post(f"/assets/{asset.pk}/datasets/new/", {
+        "name": "Holdout", "role": "holdout", "data_source": "upload", "label_column": "label",
+        "data_file": upload("holdout.csv", b"a,b,diagnosis\n0.1,0.2,1\n")})
+    assert bad.status_code == 400
+    assert "no column &#x27;label&#x27;" in bad.content.decode() or "no column 'label'" in bad.content.decode()
+
+    good = owner_client.post(f"/assets/{asset.pk}/datasets/new/", {
+        "name": "Cancer holdout", "role": "holdout", "data_source": "builtin", "builtin_name": "breast_cancer"})
+    assert good.status_code == 302
+    asset.refresh_from_db()
+    assert asset.holdout_dataset.name == "Cancer holdout" and asset.holdout_dataset.status == "validated"

@@ -45,6 +45,9 @@ def test_outsider_web_pages_are_404(outsider_client, asset):
     assert outsider_client.get(f"/assets/{asset.pk}/versions/new/").status_code == 404
     assert outsider_client.get(f"/assets/versions/{version.pk}/status/").status_code == 404
     assert outsider_client.post(f"/assets/versions/{version.pk}/make-current/").status_code == 404
+    dataset = Dataset.objects.create(organization=asset.organization, name="d", source="builtin",
+                                     builtin_name="digits")
+    assert outsider_client.get(f"/assets/datasets/{dataset.pk}/status/").status_code == 404
     assert b"Triage" not in outsider_client.get("/assets/").content
 
 

@@ -93,6 +93,7 @@ def test_register_a_torchscript_model_with_npz_data_and_see_it_validated(
     screenshots(page, "asset-page-validating")
     # The status cell polls its fragment URL; the worker's validation turns it green without a reload.
     page.locator('[data-testid="version-status"][data-status="validated"]').wait_for(timeout=120_000)
+    page.locator('[data-testid="dataset-status"][data-status="validated"]').wait_for(timeout=60_000)
     screenshots(page, "asset-page-validated")
 
     asset = wait_for(lambda: ModelAsset.objects.filter(name="Digits reader", current_version__isnull=False).first(),
