@@ -112,3 +112,28 @@ def test_evidence_rows_cannot_be_changed_through_the_api(owner_api, evidence):
     assert owner_api.delete(f"/api/v1/evidence/{evidence[0].pk}/").status_code == 405
     assert owner_api.patch(f"/api/v1/evidence/{evidence[0].pk}/", {"verdict": "compliant"}, format="json").status_code == 405
     assert EvidenceRecord.objects.count() == len(evidence)
+
+
+def test_manual_evidence_through_the_api_makes_a_manual_control_compliant(owner_api, outsider_api, evidence):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    asset_id = evidence[0].asset_id
+    expires = (timezone.now().date() + timedelta(days=30)).isoformat()
+    response = owner_api.post("/api/v1/manual-evidence/", {
+        "asset": asset_id, "framework": "iso-42001", "ref_id": "A.2.2", "title": "AI policy v3",
+        "link": "https://intranet.example.test/ai-policy", "expires_on": expires}, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["control"] == {"framework": "iso-42001", "ref_id": "A.2.2",
+                                          "title": response.json()["control"]["title"]}
+    rows = owner_api.get("/api/v1/control-status/", {"asset": asset_id, "framework": "iso-42001"}).json()
+    assert next(r for r in rows if r["ref_id"] == "A.2.2")["status"] == "compliant"
+    refused = outsider_api.post("/api/v1/manual-evidence/", {
+        "asset": asset_id, "framework": "iso-42001", "ref_id": "A.2.2", "title": "x",
+        "link": "https://example.test/x", "expires_on": expires}, format="json")
+    assert refused.status_code == 400 and "asset" in refused.json()
+    past = owner_api.post("/api/v1/manual-evidence/", {
+        "asset": asset_id, "framework": "iso-42001", "ref_id": "A.2.3", "title": "old",
+        "link": "https://example.test/old", "expires_on": "2020-01-01"}, format="json")
+    assert past.status_code == 400
