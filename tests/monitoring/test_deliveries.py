@@ -181,3 +181,33 @@ def test_the_secret_is_never_shown_again(organization, owner, owner_api, setting
     channel_id = response.json()["id"]
     assert secret not in owner_api.get(f"/api/v1/channels/{channel_id}/").content.decode()
     assert secret not in owner_api.get("/api/v1/channels/").content.decode()
+
+
+def test_recovery_and_new_metrics_notify_but_a_repeat_does_not(eager, organization, owner, monkeypatch,
+                                                               django_capture_on_commit_callbacks):
+    from riskapp.monitoring.models import AlertStatus
+    from riskapp.monitoring.services import alert_acknowledge, regression_check
+    from tests.monitoring.factories import make_profile, make_run, whitebox_metrics
+
+    events = []
+    monkeypatch.setattr(http, "post_json", lambda url, body, headers, timeout:
+                        events.append(json.loads(body)["type"]) or http.HttpResponse(200, ""))
+    _webhook(organization, owner, "https://hooks.example.test/x")
+    asset, profile = make_asset(organization), make_profile(organization)
+    good = {"evasion.whitebox": whitebox_metrics(clean=0.95, robust={0.05: 0.9, 0.1: 0.6})}
+    weak = {"evasion.whitebox": whitebox_metrics(clean=0.95, robust={0.05: 0.9, 0.1: 0.4})}
+    weaker = {"evasion.whitebox": whitebox_metrics(clean=0.95, robust={0.05: 0.7, 0.1: 0.4})}
+    with django_capture_on_commit_callbacks(execute=True):
+        regression_check(run=make_run(asset, profile, checks=good, minutes_ago=40))
+        [alert] = regression_check(run=make_run(asset, profile, checks=weak, minutes_ago=30))
+        regression_check(run=make_run(asset, profile, checks=weak, minutes_ago=20))  # the same regression again
+    assert events == ["alert.opened"]
+    alert_acknowledge(alert=alert, user=owner, comment="known")
+    with django_capture_on_commit_callbacks(execute=True):
+        regression_check(run=make_run(asset, profile, checks=weaker, minutes_ago=10))  # ε=0.05 regresses too
+    alert.refresh_from_db()
+    assert events == ["alert.opened", "alert.escalated"]
+    assert alert.status == AlertStatus.OPEN  # something new went wrong since it was acknowledged
+    with django_capture_on_commit_callbacks(execute=True):
+        regression_check(run=make_run(asset, profile, checks=good))
+    assert events == ["alert.opened", "alert.escalated", "alert.resolved"]

@@ -170,3 +170,20 @@ def test_the_schedule_form_on_the_web_creates_one(asset, profile, owner_client):
     assert schedule.describe() == "every 1 day"
     page = owner_client.get("/monitoring/schedules/").content.decode()
     assert asset.name in page and "every 1 day" in page and "UTC" in page
+
+
+def test_beats_database_scheduler_picks_up_and_applies_the_schedule(asset, profile, organization, owner):
+    from django_celery_beat.schedulers import DatabaseScheduler
+
+    import workers.tasks  # noqa: F401  (registers the tasks, as the worker and beat processes do)
+    from workers.celery import app
+
+    schedule = schedule_create(organization=organization, asset=asset, profile=profile, user=owner, cron="* * * * *")
+    scheduler = DatabaseScheduler(app=app, lazy=True)
+    entry = scheduler.all_as_schedule()[schedule.periodic_task.name]
+    assert entry.task == "workers.tasks.run_scheduled_assessment" and list(entry.args) == [schedule.pk]
+    # What beat does with a due entry (its apply_async), without the scheduler's own sync and connection handling.
+    app.tasks[entry.task].apply(args=entry.args, kwargs=entry.kwargs)
+    assert AssessmentRun.objects.get().trigger == RunTrigger.SCHEDULE
+    schedule_pause(schedule=schedule, user=owner)
+    assert schedule.periodic_task.name not in DatabaseScheduler(app=app, lazy=True).all_as_schedule()
