@@ -164,3 +164,16 @@ def test_the_hostile_payload_is_live_when_unpickled(tmp_path):
     live_marker = tmp_path / "live.marker"
     pickle.loads(pickle.dumps(_WritesMarker(str(live_marker))))
     assert live_marker.exists()
+
+
+def test_torch_save_disguised_with_torchscript_members_is_not_executed(tmp_path, marker):
+    # Adding a code/ folder gets past the byte inspection; TorchScript's own unpickler must still refuse.
+    path = tmp_path / "disguised.pt"
+    torch.save({"weights": _WritesMarker(marker)}, path)
+    prefix = zipfile.ZipFile(path).namelist()[0].split("/")[0]
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr(f"{prefix}/code/__torch__.py", "def forward(x):\n    return x\n")
+        archive.writestr(f"{prefix}/constants.pkl", b"\x80\x02).")
+    assert pickle_kind(path) is None
+    with pytest.raises(ModelLoadError, match="TorchScript could not load"):
+        load_model(path, "torchscript", input_shape=(1, 8, 8))
