@@ -7,6 +7,7 @@ from riskapp.assessments import views
 urlpatterns = [
     path("", views.run_list, name="list"),
     path("new/<int:asset_id>/", views.run_new, name="create"),
+    path("profiles/", views.profile_list, name="profiles"),
     path("runs/<int:run_id>/", views.run_detail, name="detail"),
     path("runs/<int:run_id>/progress/", views.run_progress, name="progress"),
     path("runs/<int:run_id>/cancel/", views.run_cancel_view, name="cancel"),

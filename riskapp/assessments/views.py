@@ -14,6 +14,7 @@ from riskapp.assessments.models import RunStatus
 from riskapp.assessments.selectors import (
     check_guidance,
     check_results_for,
+    profiles_for,
     robustness_series,
     run_get,
     runs_for,
@@ -57,6 +58,18 @@ def run_list(request):
         "filter_asset": asset,
         "assets": ModelAsset.objects.filter(organization=request.organization).order_by("name"),
     })
+
+
+@login_required
+def profile_list(request):
+    """What each profile runs: its checks, parameters and thresholds (custom profiles are managed through the API)."""
+    if (page := _require_organization(request)) is not None:
+        return page
+    profiles = [{"profile": profile,
+                 "checks": [{**check, "guidance": check_guidance(check["kind"])}
+                            for check in profile.spec.get("checks", [])]}
+                for profile in profiles_for(organization=request.organization)]
+    return render(request, "assessments/profile_list.html", {"profiles": profiles})
 
 
 @login_required

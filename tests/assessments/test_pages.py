@@ -162,3 +162,14 @@ def test_the_numbers_behind_the_curve_are_in_a_table(client, owner, asset, publi
     page = _client_for(client, owner).get(reverse("assessments:detail", args=[run.pk])).content.decode()
     assert "Accuracy per attack and ε" in page
     assert "<td>PGD (L∞)</td><td class=\"num\">0.1</td><td class=\"num\">45.0%</td><td class=\"num\">54.0%</td>" in page
+
+
+def test_profiles_page_shows_builtins_and_own_custom_profiles_only(client, owner, organization, other_organization):
+    from tests.assessments.factories import custom_profile
+
+    custom_profile(organization, slug="ours")
+    custom_profile(other_organization, slug="theirs")
+    page = _client_for(client, owner).get(reverse("assessments:profiles")).content.decode()
+    assert 'data-testid="profile-quick"' in page and 'data-testid="profile-ours"' in page
+    assert 'data-testid="profile-theirs"' not in page
+    assert "robust accuracy ≥ 0.3" in page and "White-box evasion (FGSM, PGD)" in page
