@@ -106,3 +106,12 @@ def test_same_seed_gives_the_same_detector_and_figures(digits_cnn, digits_data, 
         for i in range(2)
     ]
     assert runs[0].metrics == runs[1].metrics  # artifact hashes included: byte-identical weights
+
+
+def test_a_manifest_pointing_at_other_files_is_refused(tiny_detection):
+    model, _, directory = tiny_detection
+    manifest = json.loads((directory / "detector.json").read_text())
+    manifest["files"]["../../outside.txt"] = "0" * 64
+    (directory / "detector.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="exactly"):
+        detection_train.load_detector(directory, model)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -21,7 +21,7 @@ def reseed(seed: int) -> None:
     import torch
 
     random.seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
 
 
@@ -236,6 +236,3 @@ def per_budget(budgets: Iterable[int], available: int) -> list[int]:
     """Query budgets the data can actually serve, without duplicates, in ascending order."""
     capped = sorted({min(int(b), int(available)) for b in budgets if int(b) > 0})
     return [b for b in capped if b > 0]
-
-
-ProgressFn = Callable[[float, str], None]
