@@ -34,13 +34,19 @@ def _art_selection(n_total: int, max_samples: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).permutation(n_total)[:max_samples])
 
 
-def test_fgsm_and_pgd_robust_accuracy_equal_art_called_directly(digits_cnn, digits_data):
+@pytest.mark.parametrize(
+    "random_init",
+    [0, pytest.param(2, marks=pytest.mark.slow, id="random-restarts")],
+    ids=lambda r: f"init{r}",
+)
+def test_fgsm_and_pgd_robust_accuracy_equal_art_called_directly(digits_cnn, digits_data, random_init):
     from art.attacks.evasion import FastGradientMethod, ProjectedGradientDescent
     from art.estimators.classification import PyTorchClassifier
 
     path, handle = digits_cnn
     seed = 7
-    result = run_suite(handle, _eval_data(digits_data), _suite(), seed=seed)
+    check_spec = {**WHITEBOX, "params": {**WHITEBOX["params"], "pgd_random_init": random_init}}
+    result = run_suite(handle, _eval_data(digits_data), _suite(check_spec), seed=seed)
     check = result.checks[0]
     assert check.status in ("passed", "failed"), check.reason
 
