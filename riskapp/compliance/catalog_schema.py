@@ -55,6 +55,8 @@ CHECK_METRICS: dict[str, dict[str, str]] = {
         "suspected_excess": LOWER_IS_BETTER,
     },
     "integrity.data": {
+        # 1 when the engine found nothing that makes the evaluation data untrustworthy.
+        "integrity_passed": HIGHER_IS_BETTER,
         # None: no registered hash to compare with.
         "hash_matches": HIGHER_IS_BETTER,
         "nan_count": LOWER_IS_BETTER,
