@@ -77,3 +77,14 @@ def test_the_stored_detector_scores_like_the_engine_detector(detector, trained_d
     scores = loaded.screen(x)
     assert np.allclose(scores.adversarial, adversarial)
     assert np.allclose(scores.anomaly, anomaly)
+
+
+def test_screening_reads_the_same_activations_as_the_model_handle(detector, digits_data):
+    from riskapp.screening.runtime import loaded_screen
+
+    loaded = loaded_screen(detector)
+    for x in (digits_data[4][:1], np.concatenate([digits_data[0][:400], digits_data[4]])):  # one, and 760 (two chunks)
+        scores = loaded.screen(x)
+        expected = loaded.detector.mahalanobis.score(loaded.model.penultimate(x))
+        assert np.allclose(scores.anomaly, expected)
+        assert np.array_equal(scores.anomalous_flag, expected > loaded.detector.anomaly_threshold)
