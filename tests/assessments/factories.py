@@ -36,6 +36,17 @@ SLOW_SUITE = {
     ],
 }
 
+# Far longer than any soft time limit a test sets, on any machine: each PGD step alone takes seconds.
+ENDLESS_SUITE = {
+    "name": "endless",
+    "checks": [
+        {"kind": "evasion.whitebox",
+         "params": {"attacks": ["pgd"], "epsilons": [0.01, 0.02, 0.03, 0.05, 0.08, 0.1, 0.15, 0.2, 0.3],
+                    "reference_epsilon": 0.1, "pgd_max_iter": 1000, "max_samples": 360},
+         "thresholds": {}},
+    ],
+}
+
 
 def builtin_digits(organization, role: str = "evaluation") -> Dataset:
     from workers.engine.data import array_sha256, builtin_dataset

@@ -8,7 +8,7 @@ import pytest
 
 from riskapp.assessments.models import AssessmentRun, RunStatus
 from riskapp.assessments.services import run_create, run_execute, runs_reap_stale
-from tests.assessments.factories import SLOW_SUITE, custom_profile
+from tests.assessments.factories import ENDLESS_SUITE, SLOW_SUITE, custom_profile
 from tests.worker import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -67,3 +67,14 @@ def test_a_killed_workers_run_is_failed_by_the_reaper_never_left_running(
     # If the broker redelivers the unacknowledged message, the claim refuses it: the verdict stands.
     assert run_execute(run_id=run.pk) is None
     assert AssessmentRun.objects.get(pk=run.pk).status == RunStatus.FAILED
+
+
+def test_a_run_past_the_soft_time_limit_is_failed_with_the_reason(organization, owner, asset, celery_worker_process):
+    celery_worker_process(extra_env={"RISKAPP_TASK_SOFT_TIME_LIMIT": "10", "RISKAPP_TASK_TIME_LIMIT": "300"})
+    profile = custom_profile(organization, spec=ENDLESS_SUITE, slug="endless")
+    run = run_create(asset=asset, profile=profile, user=owner)
+    _observe(run.pk, until=lambda row: row[0] in (RunStatus.SUCCEEDED, RunStatus.FAILED), timeout=300)
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED
+    assert "time limit of 10 s" in run.error and "RISKAPP_TASK_SOFT_TIME_LIMIT" in run.error
+    assert not run.checks.exists()
