@@ -242,6 +242,12 @@ def manual_evidence_for(*, organization, control: Control | None = None, asset=N
     return records
 
 
+def evidence_chain_for(organization):
+    from riskapp.compliance.models import EvidenceChain
+
+    return EvidenceChain.objects.filter(organization=organization).first()
+
+
 def reports_for(organization) -> QuerySet[Report]:
     return Report.objects.filter(organization=organization).select_related("framework", "asset", "generated_by")
 

@@ -7,6 +7,7 @@ from riskapp.compliance import api, views
 urlpatterns = [
     path("", views.index, name="index"),
     path("mapping/", views.mapping_page, name="mapping"),
+    path("verify/", views.verify_page, name="verify"),
     path("frameworks/<slug:slug>/", views.framework_page, name="framework"),
     path("frameworks/<slug:slug>/controls/<path:ref_id>/", views.control_page, name="control"),
     path("assets/<int:asset_id>/controls/<int:control_id>/manual-evidence/", views.manual_evidence_add,

@@ -29,7 +29,7 @@ def test_index_lists_frameworks_with_posture(owner_client, assessed):
     for name in ("NIST AI Risk Management Framework", "ISO/IEC 42001", "EU Artificial Intelligence Act",
                  "MITRE ATLAS", "OWASP"):
         assert name in html
-    assert "Evidence chain intact" in html
+    assert "hash-chained record" in html
 
 
 def test_matrix_shows_status_per_asset_and_filters(owner_client, assessed):
@@ -143,3 +143,16 @@ def test_mapping_page_lists_every_rule_with_its_controls(owner_client):
 def test_framework_without_models_still_lists_its_controls(owner_client):
     html = owner_client.get("/compliance/frameworks/nist-ai-rmf/").content.decode()
     assert "No models to show" in html and "MEASURE 2.7" in html and "GOVERN 1.1" in html
+
+
+def test_verify_page_walks_the_chain_and_names_a_tampered_record(owner_client, organization, assessed):
+    from django.db import connection
+
+    from riskapp.compliance.models import EvidenceRecord
+
+    assert "Intact." in owner_client.get("/compliance/verify/").content.decode()
+    victim = EvidenceRecord.objects.filter(organization=organization).order_by("seq")[2]
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE compliance_evidencerecord SET payload = payload || ' ' WHERE id = %s", [victim.pk])
+    html = owner_client.get("/compliance/verify/").content.decode()
+    assert f"Broken at record #{victim.seq}" in html

@@ -57,7 +57,8 @@ def test_auditor_without_account_reads_and_downloads_the_report_and_each_access_
 def test_asset_evidence_link_shows_statuses_and_records_read_only(client, organization, owner, report):
     link, raw = share_link_create(organization=organization, user=owner, asset=report.asset, expires_in_days=3)
     html = client.get(f"/compliance/shared/{raw}/").content.decode()
-    assert "Evidence of Retina screener" in html and "A.6.2.4" in html and "verifies" in html
+    assert "Evidence of Retina screener" in html and "A.6.2.4" in html and "hash-chained" not in html
+    assert "evidence chain holds" in html
     assert client.get(f"/compliance/shared/{raw}/download/").status_code == 404
     assert "<form" not in html.split("<main")[1]
 
