@@ -218,12 +218,15 @@ class ChannelSerializer(serializers.ModelSerializer):
     email_recipients = serializers.ListField(child=serializers.EmailField(), required=False, default=list)
     min_severity = serializers.ChoiceField(choices=Severity.choices, default=Severity.WARNING)
     assets = serializers.ManyRelatedField(child_relation=_ScopedPrimaryKey(ModelAsset), required=False)
+    url = serializers.URLField(required=False, allow_blank=True, write_only=True, max_length=500,
+                               help_text="Receiver URL (webhook and Slack). Write-only: it may hold a credential.")
+    url_display = serializers.CharField(read_only=True, help_text="The URL without path tokens or query.")
 
     class Meta:
         model = Channel
-        fields = ["id", "organization", "name", "kind", "email_recipients", "url", "min_severity", "all_assets",
-                  "assets", "enabled", "disabled_reason", "disabled_at", "created_at"]
-        read_only_fields = ["id", "organization", "disabled_reason", "disabled_at", "created_at"]
+        fields = ["id", "organization", "name", "kind", "email_recipients", "url", "url_display", "min_severity",
+                  "all_assets", "assets", "enabled", "disabled_reason", "disabled_at", "created_at"]
+        read_only_fields = ["id", "organization", "url_display", "disabled_reason", "disabled_at", "created_at"]
 
 
 class ChannelCreatedSerializer(ChannelSerializer):

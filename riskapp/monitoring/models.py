@@ -204,6 +204,21 @@ class Channel(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.get_kind_display()})"
 
+    @property
+    def url_display(self) -> str:
+        """The receiver URL without what may be a credential: Slack puts its token in the path, others in the query."""
+        from urllib.parse import urlsplit
+
+        if not self.url:
+            return ""
+        parts = urlsplit(self.url)
+        path = parts.path
+        if self.kind == ChannelKind.SLACK:
+            first = path.strip("/").split("/")[0] if path.strip("/") else ""
+            path = f"/{first}/…" if first else "/…"
+        query = "?…" if parts.query else ""
+        return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}{path}{query}"
+
 
 class DeliveryStatus(models.TextChoices):
     PENDING = "pending", "Pending"

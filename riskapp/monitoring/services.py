@@ -505,6 +505,10 @@ def _schedule_validate(schedule: Schedule) -> None:
     schedule.full_clean(exclude=["periodic_task", "last_run"])
 
 
+def periodic_task_name(schedule_id: int) -> str:
+    return f"riskapp schedule {schedule_id}"
+
+
 def _sync_periodic_task(schedule: Schedule) -> None:
     """Make the schedule's django-celery-beat PeriodicTask match it (database scheduler reads these rows)."""
     from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
@@ -515,7 +519,7 @@ def _sync_periodic_task(schedule: Schedule) -> None:
     else:
         interval, _ = IntervalSchedule.objects.get_or_create(every=schedule.interval_every,
                                                              period=schedule.interval_unit)
-    task = schedule.periodic_task or PeriodicTask(name=f"riskapp schedule {schedule.pk}")
+    task = schedule.periodic_task or PeriodicTask(name=periodic_task_name(schedule.pk))
     task.task = SCHEDULE_TASK
     task.args = json.dumps([schedule.pk])
     task.kwargs = "{}"
@@ -596,8 +600,14 @@ def schedule_fire(*, schedule_id: int) -> AssessmentRun | None:
     from riskapp.assessments.services import run_create
 
     schedule = Schedule.objects.select_related("asset", "profile", "organization").filter(pk=schedule_id).first()
-    if schedule is None or not schedule.enabled:
-        return None  # deleted or paused after beat read its row
+    if schedule is None:
+        # Its asset was deleted (the schedule went with it, by cascade): retire the orphaned beat entry.
+        from django_celery_beat.models import PeriodicTask
+
+        PeriodicTask.objects.filter(name=periodic_task_name(schedule_id), task=SCHEDULE_TASK).delete()
+        return None
+    if not schedule.enabled:
+        return None  # paused after beat read its row
     now = timezone.now()
     try:
         with transaction.atomic():

@@ -211,3 +211,12 @@ def test_recovery_and_new_metrics_notify_but_a_repeat_does_not(eager, organizati
     with django_capture_on_commit_callbacks(execute=True):
         regression_check(run=make_run(asset, profile, checks=good))
     assert events == ["alert.opened", "alert.escalated", "alert.resolved"]
+
+
+def test_a_slack_url_is_never_shown_back_whole(organization, owner, owner_api, owner_client, settings):
+    settings.RISKAPP_ENDPOINT_ALLOW_PRIVATE = True  # no DNS lookup for the made-up host
+    channel, _ = channel_create(organization=organization, user=owner, name="slack", kind="slack",
+                                url="https://hooks.slack.example/services/T000/B000/tokentokentoken")
+    body = owner_api.get(f"/api/v1/channels/{channel.pk}/").json()
+    assert "url" not in body and body["url_display"] == "https://hooks.slack.example/services/…"
+    assert "tokentokentoken" not in owner_client.get("/settings/").content.decode()

@@ -187,3 +187,12 @@ def test_beats_database_scheduler_picks_up_and_applies_the_schedule(asset, profi
     assert AssessmentRun.objects.get().trigger == RunTrigger.SCHEDULE
     schedule_pause(schedule=schedule, user=owner)
     assert schedule.periodic_task.name not in DatabaseScheduler(app=app, lazy=True).all_as_schedule()
+
+
+def test_a_deleted_assets_schedule_retires_its_beat_entry_when_it_fires(asset, profile, organization, owner):
+    schedule = schedule_create(organization=organization, asset=asset, profile=profile, user=owner, cron="0 3 * * *")
+    task_id, schedule_id = schedule.periodic_task_id, schedule.pk
+    Schedule.objects.filter(pk=schedule_id).delete()  # what deleting the asset does, by cascade
+    assert PeriodicTask.objects.filter(pk=task_id).exists()
+    assert schedule_fire(schedule_id=schedule_id) is None
+    assert not PeriodicTask.objects.filter(pk=task_id).exists()
