@@ -88,3 +88,15 @@ def test_screening_reads_the_same_activations_as_the_model_handle(detector, digi
         expected = loaded.detector.mahalanobis.score(loaded.model.penultimate(x))
         assert np.allclose(scores.anomaly, expected)
         assert np.array_equal(scores.anomalous_flag, expected > loaded.detector.anomaly_threshold)
+
+
+def test_anomaly_score_equals_the_mahalanobis_quadratic_form():
+    from workers.engine.checks.detection_train import MahalanobisModel
+
+    rng = np.random.default_rng(0)
+    features, labels = rng.normal(size=(500, 16)), rng.integers(0, 4, 500)
+    model = MahalanobisModel.fit(features, labels, 4, 1e-3)
+    queries = rng.normal(size=(50, 16)) * 2.0
+    explicit = np.min([np.einsum("ij,jk,ik->i", queries - mean, model.precision, queries - mean)
+                       for mean in model.means], axis=0)
+    assert np.allclose(model.score(queries), explicit, rtol=1e-9)

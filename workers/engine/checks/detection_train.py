@@ -118,13 +118,25 @@ class MahalanobisModel:
         return cls(means=means, precision=np.linalg.pinv(covariance, hermitian=True))
 
     def score(self, features: np.ndarray) -> np.ndarray:
-        """Distance to the closest class mean; large means unlike the evaluation data."""
-        features = features.astype(np.float64)
-        distances = []
-        for mean in self.means:
-            delta = features - mean
-            distances.append(np.einsum("ij,jk,ik->i", delta, self.precision, delta))
-        return np.min(np.stack(distances, axis=1), axis=1)
+        """Distance to the closest class mean; large means unlike the evaluation data.
+
+        (x−μ)ᵀP(x−μ) = ‖Wᵀx − Wᵀμ‖² with P = WWᵀ: one matrix product per batch instead of a quadratic
+        form per class, which made the anomaly score the slowest part of screening a batch.
+        """
+        whitening = self._whitening()
+        projected = features.astype(np.float64) @ whitening
+        centres = self.means @ whitening
+        distances = ((projected**2).sum(axis=1)[:, None] - 2.0 * projected @ centres.T
+                     + (centres**2).sum(axis=1)[None, :])
+        return np.maximum(np.min(distances, axis=1), 0.0)
+
+    def _whitening(self) -> np.ndarray:
+        cached = getattr(self, "_whitening_matrix", None)
+        if cached is None:
+            eigenvalues, eigenvectors = np.linalg.eigh((self.precision + self.precision.T) / 2.0)
+            cached = eigenvectors * np.sqrt(np.clip(eigenvalues, 0.0, None))
+            self._whitening_matrix = cached
+        return cached
 
 
 def calibrate_threshold(clean_scores: np.ndarray, target_fpr: float) -> float:
