@@ -66,9 +66,10 @@ def regression_check(*, run: AssessmentRun) -> list[Alert]:
     try:
         cells = selectors.control_statuses_after(run=run)
         flips = selectors.control_flips(run=run, baseline=baseline, cells=cells)
+        regression_controls = selectors.controls_for_regression(rows=regressed_rows, cells=cells)
     except Exception:  # control status is the compliance app's; its failure must not hide metric regressions
         logger.exception("Control status for run %s could not be read; comparing metrics only", run.pk)
-        cells, flips = None, []
+        cells, flips, regression_controls = None, [], []
 
     touched: list[Alert] = []
     notifications: list[tuple[Alert, str]] = []
@@ -91,7 +92,7 @@ def regression_check(*, run: AssessmentRun) -> list[Alert]:
             alert, event = _alert_raise(
                 run=run, kind=AlertKind.REGRESSION, severity=severity, title=title, baseline=baseline,
                 diff=[row.to_dict() for row in regressed_rows],
-                controls=selectors.controls_for_regression(rows=regressed_rows, cells=cells),
+                controls=regression_controls,
             )
             touched.append(alert)
             if event:

@@ -59,3 +59,15 @@ def test_the_control_alert_resolves_when_the_controls_are_compliant_again(asset,
     _finished(asset, profile, GOOD, minutes_ago=10)
     control_alert.refresh_from_db()
     assert control_alert.status == AlertStatus.RESOLVED and control_alert.auto_resolved
+
+
+def test_a_compliance_failure_still_raises_the_metric_alert(asset, profile, monkeypatch):
+    from riskapp.monitoring import selectors
+
+    def broken(**kwargs):
+        raise RuntimeError("catalog not loaded")
+
+    monkeypatch.setattr(selectors, "control_statuses_after", broken)
+    make_run(asset, profile, checks=GOOD, minutes_ago=30)
+    [alert] = regression_check(run=make_run(asset, profile, checks=WEAK))
+    assert alert.kind == AlertKind.REGRESSION and alert.controls == []
