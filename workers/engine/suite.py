@@ -133,7 +133,13 @@ for _check in _thorough["checks"]:
         )
     if _check["kind"] == "evasion.blackbox":
         _check["params"].update(
-            {"max_samples": 50, "hsj_max_iter": 20, "hsj_max_eval": 200, "square_max_iter": 1000}
+            {
+                "max_samples": 50,
+                "hsj_max_iter": 20,
+                "hsj_max_eval": 200,
+                "square_max_iter": 1000,
+                "query_budget": 200000,
+            }
         )
     if _check["kind"] == "evasion.sanity":
         _check["params"].update({"huge_max_samples": 200, "huge_pgd_max_iter": 100})

@@ -109,8 +109,10 @@ def run(ctx: CheckContext) -> CheckOutcome:
     per_attack = {}
     steps_total = max(1, len(plan) * int(np.ceil(len(targets) / chunk)))
     step = 0
-    for name in plan:
+    for position, name in enumerate(plan):
         spent_before = model.queries
+        # Each attack gets an equal share of what is left, so the first one cannot starve the next.
+        share = (budget - (model.queries - queries_before)) // (len(plan) - position)
         reseed(ctx.seed)
         attacked, fooled, distances, exhausted = [], [], [], False
         for start in range(0, len(targets), chunk):
@@ -120,8 +122,8 @@ def run(ctx: CheckContext) -> CheckOutcome:
             )
             step += 1
             batch = targets[start : start + chunk]
-            # The budget covers every prediction of the check, including the final label check of the chunk.
-            attack_allowance = budget - (model.queries - queries_before) - len(batch)
+            # The share covers every prediction of the attack, including the final label check of the chunk.
+            attack_allowance = share - (model.queries - spent_before) - len(batch)
             if attack_allowance <= 0:
                 exhausted = True
                 break
