@@ -1,4 +1,4 @@
-"""The screening app: runtime screening of model inputs; adds its section to the asset page."""
+"""The screening app: runtime screening of model inputs; adds its sections to the asset page and the settings page."""
 
 from django.apps import AppConfig
 
@@ -9,12 +9,16 @@ class ScreeningConfig(AppConfig):
     verbose_name = "Runtime screening"
 
     def ready(self) -> None:
+        from riskapp.screening import views
+        from riskapp.web import views as web_views
+
+        settings_section = (views.SETTINGS_TEMPLATE, views.settings_context)
+        if settings_section not in web_views.SETTINGS_SECTIONS:
+            web_views.SETTINGS_SECTIONS.append(settings_section)
         try:
             from riskapp.assets import views as asset_views
         except ImportError:  # the registry's pages are optional for the API
             return
-        from riskapp.screening import views
-
         section = (views.ASSET_SECTION_TEMPLATE, views.asset_section_context)
         if section not in asset_views.ASSET_DETAIL_SECTIONS:
             asset_views.ASSET_DETAIL_SECTIONS.append(section)

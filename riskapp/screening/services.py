@@ -174,6 +174,15 @@ def policy_update(*, asset, user, **changes) -> ScreeningPolicy:
     return policy
 
 
+def organization_store_inputs_set(*, organization, user, store: bool) -> None:
+    """Whether flagged inputs themselves are kept with their screening events (hashes and scores always are)."""
+    organization.store_screened_inputs = bool(store)
+    organization.full_clean()
+    organization.save(update_fields=["store_screened_inputs"])
+    audit_record(actor=user, organization=organization, action="screening.store_inputs_set", obj=organization,
+                 details={"store_screened_inputs": bool(store)})
+
+
 # --- tokens ------------------------------------------------------------------------------------------------
 
 

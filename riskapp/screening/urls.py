@@ -10,6 +10,7 @@ urlpatterns = [
     path("assets/<int:pk>/policy/", views.policy_update, name="policy"),
     path("assets/<int:pk>/tokens/", views.token_create, name="token-create"),
     path("tokens/<int:token_id>/revoke/", views.token_revoke, name="token-revoke"),
+    path("settings/store-inputs/", views.store_inputs_update, name="store-inputs"),
 ]
 
 api_urlpatterns = [

@@ -13,6 +13,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from riskapp.accounts.models import Role
 from riskapp.accounts.permissions import can_write
 from riskapp.assets.models import ModelAsset
 from riskapp.screening import selectors, services
@@ -152,3 +153,25 @@ def token_revoke(request, token_id: int):
     services.screening_token_revoke(token=token, user=request.user)
     messages.success(request, f"Screening token “{token.name}” revoked.")
     return redirect("screening:asset", pk=token.asset_id)
+
+
+SETTINGS_TEMPLATE = "screening/settings_section.html"
+
+
+def settings_context(request) -> dict:
+    organization = request.organization
+    return {"screening_store_inputs": bool(organization and organization.store_screened_inputs),
+            "screening_settings_admin": bool(organization and can_write(request.user, organization.pk, Role.ADMIN))}
+
+
+@login_required
+@require_POST
+def store_inputs_update(request):
+    organization = request.organization
+    if organization is None or not can_write(request.user, organization.pk, Role.ADMIN):
+        raise Http404
+    store = request.POST.get("store_screened_inputs") == "on"
+    services.organization_store_inputs_set(organization=organization, user=request.user, store=store)
+    messages.success(request, "Flagged inputs are now stored with their events." if store
+                     else "Flagged inputs are no longer stored; only their hashes and scores are.")
+    return redirect("web:settings")

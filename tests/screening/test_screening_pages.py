@@ -74,3 +74,15 @@ def test_outsiders_get_404_and_viewers_cannot_change_anything(client, outsider, 
     assert "Create screening token" not in page
     assert client.post(f"/screening/assets/{asset.pk}/tokens/", {"name": "x"}).status_code == 404
     assert not ScreeningToken.objects.exists()
+
+
+def test_an_admin_decides_whether_flagged_inputs_are_stored(client, owner, member, organization):
+    client.force_login(owner)
+    assert "Store flagged inputs with their events" in client.get("/settings/").content.decode()
+    client.post("/screening/settings/store-inputs/", {"store_screened_inputs": "on"})
+    organization.refresh_from_db()
+    assert organization.store_screened_inputs
+    client.force_login(member)  # an analyst may not change the privacy setting
+    assert client.post("/screening/settings/store-inputs/", {}).status_code == 404
+    organization.refresh_from_db()
+    assert organization.store_screened_inputs
