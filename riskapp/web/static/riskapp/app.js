@@ -18,9 +18,10 @@
         return response.text();
       })
       .then(function (html) {
-        var holder = document.createElement("div");
+        // A <template> parses any fragment in place, table rows included (a <div> would drop a <tr>).
+        var holder = document.createElement("template");
         holder.innerHTML = html.trim();
-        var fresh = holder.firstElementChild;
+        var fresh = holder.content.firstElementChild;
         if (!fresh) { return; }
         el.replaceWith(fresh);
         activate(fresh);
