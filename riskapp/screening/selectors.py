@@ -8,7 +8,7 @@ from django.db.models import QuerySet, Sum
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
-from riskapp.assessments.models import RunStatus
+from riskapp.assessments.models import AssessmentRun, RunStatus
 from riskapp.screening.models import ScreeningDetector, ScreeningEvent, ScreeningPolicy, ScreeningRequest, ScreeningToken
 
 
@@ -83,3 +83,11 @@ def caller_window(*, asset, caller: str, since) -> dict:
         "flagged_share": (totals["flagged"] or 0) / inputs if inputs else 0.0,
         "mean_entropy": (totals["entropy"] or 0.0) / inputs if inputs else 0.0,
     }
+
+
+def training_run_pending(*, asset) -> AssessmentRun | None:
+    """The newest queued or running run of the asset whose suite trains screening detectors."""
+    for run in AssessmentRun.objects.filter(asset=asset, status__in=[RunStatus.QUEUED, RunStatus.RUNNING])[:20]:
+        if any(check.get("kind") == "detection.train" for check in (run.profile_snapshot or {}).get("checks", [])):
+            return run
+    return None

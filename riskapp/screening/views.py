@@ -37,6 +37,15 @@ def _asset_page(asset) -> str:
         return reverse("screening:asset", args=[asset.pk])
 
 
+def _run_url() -> str | None:
+    """The URL name of a run's page, when the assessments pages are installed."""
+    try:
+        reverse("assessments:detail", args=[1])
+    except NoReverseMatch:
+        return None
+    return "assessments:detail"
+
+
 def calibration_rows(detector) -> list[dict]:
     """Detection rate per attack (and the adaptive attack), as measured by detection.train."""
     if detector is None:
@@ -71,6 +80,8 @@ def screening_context(request, asset) -> dict:
             higher_is_better=False, title="Flagged share of screened inputs per hour (48 h)",
             y_label="flagged share", value_format="{:.1%}", y_min=0.0),
         "screening_tokens": list(selectors.tokens_for(asset=asset)),
+        "screening_training_run": selectors.training_run_pending(asset=asset),
+        "screening_run_url": _run_url(),
         "screening_can_write": can_write(request.user, asset.organization_id),
     }
 

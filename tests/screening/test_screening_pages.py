@@ -21,6 +21,9 @@ def test_enabling_screening_starts_a_run_with_the_screening_profile(client, owne
     assert run.profile.slug == "screening" and run.profile.organization is None
     assert [c["kind"] for c in run.profile_snapshot["checks"]] == ["detection.train"]
     assert ScreeningPolicy.objects.get(asset=screening_asset).enabled
+    page = client.get(f"/assets/{screening_asset.pk}/").content.decode()
+    assert f"#{run.pk}</a> is training screening detectors" in page
+    assert "Enable screening" not in page  # not twice while the first run trains
 
 
 def test_enable_through_the_api_answers_202_with_the_run(owner_api, screening_asset):
