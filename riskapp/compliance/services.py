@@ -12,7 +12,7 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from riskapp.audit.services import audit_record
@@ -546,12 +546,18 @@ def report_request(*, organization, framework: Framework, fmt: str, user, asset=
     return report
 
 
+REPORT_ABANDONED_AFTER = timedelta(minutes=30)
+
+
 def report_generate(*, report_id: int, now: datetime | None = None) -> Report:
     """Render a queued report, store the file with its SHA-256; a failure is recorded on the report."""
     from riskapp.compliance.reports import render
 
+    # A report left "running" by a worker that died is claimed again when its task is redelivered.
+    abandoned = Q(status=ReportStatus.RUNNING, created_at__lt=timezone.now() - REPORT_ABANDONED_AFTER)
     with transaction.atomic():
-        claimed = Report.objects.filter(pk=report_id, status=ReportStatus.QUEUED).update(status=ReportStatus.RUNNING)
+        claimed = (Report.objects.filter(Q(status=ReportStatus.QUEUED) | abandoned, pk=report_id)
+                   .update(status=ReportStatus.RUNNING))
     report = Report.objects.select_related("organization", "framework", "asset", "generated_by").get(pk=report_id)
     if not claimed:
         return report  # already generated (or being generated) by another delivery of the task

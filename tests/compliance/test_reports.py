@@ -158,3 +158,16 @@ def test_a_broken_render_is_recorded_on_the_report(organization, owner, assessed
                             fmt=ReportFormat.CSV, user=owner, enqueue=False)
     report = report_generate(report_id=report.pk)
     assert report.status == "failed" and "renderer unavailable" in report.error and not report.sha256
+
+
+def test_report_left_running_by_a_dead_worker_is_generated_on_redelivery(organization, owner, assessed):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    report = report_request(organization=organization, framework=Framework.objects.get(slug="iso-42001"),
+                            fmt=ReportFormat.CSV, user=owner, enqueue=False)
+    Report.objects.filter(pk=report.pk).update(status="running")
+    assert report_generate(report_id=report.pk).status == "running"  # another worker may still be on it
+    Report.objects.filter(pk=report.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    assert report_generate(report_id=report.pk).status == "succeeded"
