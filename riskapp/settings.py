@@ -232,6 +232,24 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # One stable name per choice set, shared by every endpoint that uses it.
+    "ENUM_NAME_OVERRIDES": {
+        "RoleEnum": "riskapp.accounts.models.Role",
+        "ModelFormatEnum": "riskapp.assets.models.ModelFormat",
+        "ValidationStatusEnum": "riskapp.assets.models.ValidationStatus",
+        "OutputKindEnum": "riskapp.assets.models.OutputKind",
+        "RunStatusEnum": "riskapp.assessments.models.RunStatus",
+        "CheckStatusEnum": "riskapp.assessments.models.CheckStatus",
+        "ControlStatusEnum": "riskapp.compliance.models.ControlStatus",
+        "ReportFormatEnum": "riskapp.compliance.models.ReportFormat",
+        "ReportStatusEnum": "riskapp.compliance.models.ReportStatus",
+        "ScheduleKindEnum": "riskapp.monitoring.models.ScheduleKind",
+        "SeverityEnum": "riskapp.monitoring.models.Severity",
+        "AlertKindEnum": "riskapp.monitoring.models.AlertKind",
+        "AlertStatusEnum": "riskapp.monitoring.models.AlertStatus",
+        "ChannelKindEnum": "riskapp.monitoring.models.ChannelKind",
+        "DeliveryStatusEnum": "riskapp.monitoring.models.DeliveryStatus",
+    },
 }
 
 # --- logging ----------------------------------------------------------------------------------------
