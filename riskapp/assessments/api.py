@@ -112,7 +112,7 @@ RUN_LIST_FIELDS = [
 
 
 class RunSerializer(serializers.ModelSerializer):
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = AssessmentRun
