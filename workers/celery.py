@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.signals import worker_process_init
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "riskapp.settings")
@@ -55,6 +56,19 @@ def _ensure_filesystem_broker_folders() -> None:
 
 
 _ensure_filesystem_broker_folders()
+
+
+@worker_process_init.connect
+def _limit_torch_threads(**_kwargs) -> None:
+    # Each pool process runs one assessment; torch's default (all cores per process) oversubscribes a
+    # multi-process worker and made checks up to 17x slower on a 2-core host. The operator sets the share.
+    from django.conf import settings
+
+    threads = settings.RISKAPP_WORKER_CPU_THREADS
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def assessment_queue(*, framework: str) -> str:
