@@ -249,8 +249,14 @@ def _mapping_changed(mapping: catalog_schema.CheckMapping) -> bool:
 
 def catalog_load_after_migrate(sender=None, **kwargs) -> None:
     """post_migrate receiver: every migrated (or flushed) database gets the shipped catalogs."""
+    from django.db import connections
+
     using = kwargs.get("using", "default")
     if using != "default":
+        return
+    tables = set(connections[using].introspection.table_names())
+    # Migrated back to zero (or not yet migrated): there is nowhere to load the catalogs into.
+    if not {Framework._meta.db_table, Control._meta.db_table, MappingRule._meta.db_table} <= tables:
         return
     summary = catalog_load()
     if summary.changed and kwargs.get("verbosity", 1) >= 1:

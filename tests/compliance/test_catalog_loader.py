@@ -97,3 +97,12 @@ def test_control_removed_from_the_file_is_retired_not_deleted(tmp_path, organiza
     catalog_load()
     ml01.refresh_from_db()
     assert ml01.retired_at is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migrating_compliance_back_to_zero_and_forward_reloads_the_catalogs():
+    from django.core.management import call_command
+
+    call_command("migrate", "compliance", "zero", verbosity=0)
+    call_command("migrate", "compliance", verbosity=0)
+    assert Control.objects.filter(framework__slug="iso-42001", parent__isnull=False).count() == 38
