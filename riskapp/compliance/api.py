@@ -92,7 +92,7 @@ class RuleSummarySerializer(serializers.ModelSerializer):
 
 class ControlSerializer(serializers.ModelSerializer):
     framework = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    parent = serializers.SlugRelatedField(slug_field="ref_id", read_only=True)
+    parent = serializers.SlugRelatedField(slug_field="ref_id", read_only=True, allow_null=True)
     retired = serializers.SerializerMethodField()
     mapping_rules = serializers.SerializerMethodField()
 
