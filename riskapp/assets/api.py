@@ -106,13 +106,13 @@ class VersionSummarySerializer(serializers.ModelSerializer):
 class AssetSerializer(serializers.ModelSerializer):
     organization = OrganizationField()
     tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False)
-    current_version = VersionSummarySerializer(read_only=True)
+    current_version = VersionSummarySerializer(read_only=True, allow_null=True)
     latest_status = serializers.SerializerMethodField(
         help_text="Validation status of the newest version: validated, pending, rejected, or none without versions.")
     evaluation_dataset = ScopedDatasetField(required=False, allow_null=True)
     training_dataset = ScopedDatasetField(required=False, allow_null=True)
     holdout_dataset = ScopedDatasetField(required=False, allow_null=True)
-    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = ModelAsset
@@ -206,7 +206,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     asset = serializers.PrimaryKeyRelatedField(read_only=True)
     input_shape = ShapeField(read_only=True)
     is_current = serializers.SerializerMethodField()
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     endpoint = serializers.SerializerMethodField()
 
     class Meta:
@@ -372,7 +372,7 @@ class DatasetSerializer(serializers.ModelSerializer):
     file = serializers.FileField(write_only=True, required=False,
                                  help_text=".npz with arrays x and y, or .csv with a header row and a label column.")
     builtin_name = serializers.ChoiceField(choices=BuiltinDataset.choices, required=False, allow_blank=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = Dataset
