@@ -221,7 +221,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["riskapp.accounts.permissions.IsOrganizationMember"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "riskapp.api_router.BoundedLimitOffsetPagination",
     "PAGE_SIZE": env_int("RISKAPP_API_PAGE_SIZE", 50, minimum=1),
     "EXCEPTION_HANDLER": "riskapp.accounts.api_errors.exception_handler",
 }
