@@ -84,7 +84,8 @@ def asset_schedules_context(request, asset) -> dict:
             baselines.append({"profile": profile, "pin": pin})
     return {
         "monitoring_schedules": schedules,
-        "monitoring_schedule_form": ScheduleForm(organization=asset.organization),
+        # Own id prefix: the asset page's run form has a "profile" field too (labels must point at this one).
+        "monitoring_schedule_form": ScheduleForm(organization=asset.organization, auto_id="schedule_%s"),
         "monitoring_baselines": baselines,
         "monitoring_active_alerts": list(selectors.alerts_for(organization=asset.organization, status="active",
                                                               asset=asset)[:10]),
@@ -97,7 +98,7 @@ def settings_channels_context(request) -> dict:
     channels = list(selectors.channels_for(organization=organization))
     return {
         "monitoring_channels": channels,
-        "monitoring_channel_form": ChannelForm(organization=organization),
+        "monitoring_channel_form": ChannelForm(organization=organization, auto_id="channel_%s"),
         "monitoring_new_secret": request.session.pop(NEW_SECRET_SESSION_KEY, None),
         "monitoring_can_manage_channels": can_write(request.user, organization.pk, Role.ADMIN),
         "monitoring_recent_deliveries": list(selectors.deliveries_for(organization=organization, limit=15)),

@@ -54,11 +54,12 @@ def settings_page(request):
     if not organization:
         return render(request, "web/no_organization.html")
     new_token = None
-    form = ApiTokenForm(request.POST or None)
+    # Its own id prefix: other sections of this page (alert channels) have a "name" field too.
+    form = ApiTokenForm(request.POST or None, auto_id="token_%s")
     if request.method == "POST" and form.is_valid():
         _token, new_token = api_token_create(user=request.user, organization=organization, name=form.cleaned_data["name"])
         messages.success(request, "Token created. Copy it now: it will not be shown again.")
-        form = ApiTokenForm()
+        form = ApiTokenForm(auto_id="token_%s")
     context = {
         "organization": organization,
         "memberships": Membership.objects.filter(organization=organization).select_related("user"),
