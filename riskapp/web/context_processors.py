@@ -12,6 +12,7 @@ NAV_SECTIONS = [
     ("Assessments", "assessments:list"),
     ("Compliance", "compliance:index"),
     ("Alerts", "monitoring:alerts"),
+    ("Guide", "web:guide"),
     ("Settings", "web:settings"),
 ]
 # The section whose badge refreshes itself while a run or validation could still open an alert.

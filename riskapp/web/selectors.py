@@ -157,3 +157,43 @@ def dashboard_summary(*, organization) -> dict:
         "workers": list(workers_online()),
         **runs_panel(organization=organization),
     }
+
+
+@dataclass
+class CheckGuide:
+    kind: str
+    title: str
+    description: str
+    controls: list = field(default_factory=list)  # Control rows (with framework) this check's results evidence
+
+    @property
+    def anchor(self) -> str:
+        return f"check-{self.kind}"
+
+    @property
+    def controls_by_framework(self) -> list[tuple[object, list]]:
+        grouped: dict = {}
+        for control in self.controls:
+            grouped.setdefault(control.framework, []).append(control)
+        return list(grouped.items())
+
+
+def check_guides() -> list[CheckGuide]:
+    """Every engine check with its own title and explanation, and the controls the compliance mapping ties it to."""
+    from riskapp.assessments.selectors import check_guidance
+    from riskapp.compliance.models import MappingRule
+    from workers.engine.checks import CHECKS
+
+    guides = {kind: CheckGuide(kind=kind, **check_guidance(kind)) for kind in CHECKS}
+    rules = MappingRule.objects.filter(retired_at__isnull=True).prefetch_related("controls__framework")
+    for rule in rules:
+        for kind in rule.kinds:
+            guide = guides.get(kind)
+            if guide is None:
+                continue
+            for control in rule.controls.all():
+                if control.retired_at is None and control not in guide.controls:
+                    guide.controls.append(control)
+    for guide in guides.values():
+        guide.controls.sort(key=lambda c: (c.framework.order, c.framework.slug, c.ref_id))
+    return list(guides.values())

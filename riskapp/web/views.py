@@ -14,7 +14,7 @@ from riskapp.accounts.permissions import can_write
 from riskapp.accounts.services import api_token_create, api_token_revoke
 from riskapp.audit.selectors import audit_events_for
 from riskapp.web.context_processors import alert_badge_context
-from riskapp.web.selectors import dashboard_summary, runs_panel
+from riskapp.web.selectors import check_guides, dashboard_summary, runs_panel
 
 POLL_INTERVAL_MS = 2000
 
@@ -36,6 +36,12 @@ def dashboard_runs(request):
         raise Http404("No organization.")
     return render(request, "web/_runs_panel.html", {"summary": runs_panel(organization=organization),
                                                     "poll_interval": POLL_INTERVAL_MS})
+
+
+@login_required
+def guide(request):
+    """What each check measures, what ε is, why sanity checks matter, what a control id is — and the links between."""
+    return render(request, "web/guide.html", {"checks": check_guides()})
 
 
 @login_required

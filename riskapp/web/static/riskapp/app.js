@@ -37,6 +37,9 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     activate(document);
+    // A link to a section (e.g. a check in the guide) opens the details inside it.
+    var target = window.location.hash && document.getElementById(decodeURIComponent(window.location.hash.slice(1)));
+    if (target) { target.querySelectorAll("details").forEach(function (d) { d.open = true; }); }
     var orgSelect = document.querySelector("[data-switch-org]");
     if (orgSelect) {
       orgSelect.addEventListener("change", function () {
