@@ -547,6 +547,7 @@ def check_endpoint_address(url: str, *, allow_private: bool) -> None:
             or address.is_reserved
             or address.is_multicast
             or address.is_unspecified
+            or not address.is_global  # shared (100.64/10), benchmarking and other non-routable ranges
         ):
             raise EndpointError(
                 f"endpoint host {parsed.hostname!r} resolves to the non-public address {address}; refused"
