@@ -315,3 +315,61 @@ def bar_svg(bars: list[tuple], *, title: str = "", width: int = 640, bar_height:
                      f'{escape(value_format.format(value))}</text>')
     parts.append("</svg>")
     return mark_safe("".join(parts))
+
+
+def posture_over_time_svg(series: list[dict], *, title: str = "", width: int = 640, height: int = 260,
+                          y_label: str = "Controls compliant") -> SafeString:
+    """Share of controls compliant over time, one line per framework.
+
+    series = [{"label": "ISO/IEC 42001", "points": [(datetime, share 0–1), ...]}]; x is proportional to time.
+    """
+    chart_id = _chart_id("posture")
+    title = title or "Control posture over time"
+    usable = [s for s in series if s.get("points")]
+    if not usable:
+        return _empty_chart(chart_id, width, height, title, "No evidence recorded yet.")
+    stamps = sorted({label for s in usable for label, _ in s["points"]})
+    xs, x_text = _x_positions(stamps)
+    if all(isinstance(stamp, datetime) for stamp in stamps):
+        # Within two days the dates alone would repeat: show times then.
+        short = (stamps[-1] - stamps[0]).total_seconds() < 2 * 86400
+        x_text = [stamp.strftime("%H:%M" if short else "%d %b") for stamp in stamps]
+    position = dict(zip(stamps, xs))
+    text_at = dict(zip(stamps, x_text))
+    x_lo, x_hi = min(xs), max(xs)
+    if x_hi == x_lo:
+        x_lo, x_hi = x_lo - 3600, x_hi + 3600
+    entries = [(str(s["label"]), PALETTE[i % len(PALETTE)], DASHES[i % len(DASHES)], 2.0)
+               for i, s in enumerate(usable)]
+    _, legend_h = _legend(entries, x=56, y=0, width=width - 72)
+    # Scaled to the highest share (a young organization sits near 0%, where a 0–100% axis shows flat lines).
+    highest = max(float(share) for s in usable for _, share in s["points"])
+    y_ticks = [tick for tick in nice_ticks(0.0, min(1.0, max(highest * 1.15, 0.1)), target=4) if tick <= 1.0]
+    frame = _Frame(width, height, left=56, right=16, top=16, bottom=30 + legend_h + 6,
+                   x_range=(x_lo, x_hi), y_range=(0.0, y_ticks[-1]))
+    description = "; ".join(f"{s['label']}: " + ", ".join(f"{text_at[when]} {share:.0%}" for when, share in s["points"])
+                            for s in usable)
+    parts = _svg_open(chart_id, width, height, title, description + ".")
+    # Labels at least ~48 px apart (the newest always shown), so close evidence times never overprint.
+    shown: list[int] = []
+    for index in reversed(range(len(stamps))):
+        if not shown or frame.x(xs[shown[-1]]) - frame.x(xs[index]) >= 48:
+            shown.append(index)
+    shown.reverse()
+    parts += _axes(frame, [xs[i] for i in shown], y_ticks, x_label="", y_label=y_label,
+                   x_tick_text=[x_text[i] for i in shown], y_tick_format=lambda v: f"{v:.0%}")
+    for s, (label, colour, dash, stroke) in zip(usable, entries):
+        points = sorted((position[when], max(0.0, min(y_ticks[-1], float(share)))) for when, share in s["points"])
+        path = " ".join(f"{frame.x(x):.1f},{frame.y(v):.1f}" for x, v in points)
+        dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
+        parts.append(f'<g class="series"><title>{escape(label)}</title>'
+                     f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="{stroke}" '
+                     f'stroke-linejoin="round"{dash_attr}/>')
+        for (when, share), (x, v) in zip(sorted(s["points"]), points):
+            parts.append(f'<circle cx="{frame.x(x):.1f}" cy="{frame.y(v):.1f}" r="3" fill="{colour}">'
+                         f'<title>{escape(f"{label}: {share:.1%} of controls compliant")}</title></circle>')
+        parts.append("</g>")
+    legend, _ = _legend(entries, x=frame.left, y=frame.bottom_y + 30, width=frame.plot_w)
+    parts += legend
+    parts.append("</svg>")
+    return mark_safe("".join(parts))

@@ -147,6 +147,7 @@ def dashboard_summary(*, organization) -> dict:
     return {
         "asset_count": asset_count,
         "postures": posture_by_framework(organization=organization),
+        "posture_history": posture_history(organization=organization),
         "at_risk": at_risk,
         "at_risk_count": at_risk_count,
         "alerts": list(active_alerts[:6]),
@@ -197,3 +198,55 @@ def check_guides() -> list[CheckGuide]:
     for guide in guides.values():
         guide.controls.sort(key=lambda c: (c.framework.order, c.framework.slug, c.ref_id))
     return list(guides.values())
+
+
+def posture_history(*, organization, max_points: int = 8, now: datetime | None = None) -> list[dict]:
+    """Share of control cells (assets × assessable controls) compliant per framework, as of each recent evidence
+    time and now, derived exactly as the compliance pages derive status. Constant number of queries."""
+    from riskapp.compliance.models import Control, EvidenceRecord, Framework, ManualEvidence, MappingRule
+    from riskapp.compliance.rules import derive_status
+
+    now = now or timezone.now()
+    asset_ids = list(ModelAsset.objects.filter(organization=organization).values_list("id", flat=True))
+    if not asset_ids:
+        return []
+    evidence = list(EvidenceRecord.objects.filter(organization=organization, asset_id__in=asset_ids)
+                    .order_by("measured_at", "seq").values_list("asset_id", "control_id", "verdict", "measured_at"))
+    if not evidence:
+        return []
+    moments = sorted({row[3] for row in evidence})[-(max_points - 1):] + [now]
+    frameworks = list(Framework.objects.all())
+    controls = list(Control.objects.filter(assessable=True, retired_at__isnull=True)
+                    .values_list("id", "framework_id", "automated_evidence"))
+    automated = set(MappingRule.controls.through.objects.filter(mappingrule__retired_at__isnull=True)
+                    .values_list("control_id", flat=True))
+    manual = list(ManualEvidence.objects.filter(organization=organization, asset_id__in=asset_ids)
+                  .values_list("asset_id", "control_id", "expires_on", "created_at"))
+    newest: dict[tuple[int, int], tuple[str, datetime]] = {}
+    shares: dict[int, list] = {f.pk: [] for f in frameworks}
+    cursor = 0
+    for moment in moments:
+        while cursor < len(evidence) and evidence[cursor][3] <= moment:
+            asset_id, control_id, verdict, measured_at = evidence[cursor]
+            newest[(asset_id, control_id)] = (verdict, measured_at)
+            cursor += 1
+        manual_now: dict[tuple[int, int], object] = {}
+        for asset_id, control_id, expires_on, created_at in manual:
+            if created_at <= moment and expires_on > manual_now.get((asset_id, control_id), expires_on.min):
+                manual_now[(asset_id, control_id)] = expires_on
+        compliant: dict[int, int] = {}
+        total: dict[int, int] = {}
+        for control_id, framework_id, automated_evidence in controls:
+            for asset_id in asset_ids:
+                verdict, measured_at = newest.get((asset_id, control_id), (None, None))
+                status = derive_status(automated_evidence=automated_evidence,
+                                       automated_possible=control_id in automated, newest_verdict=verdict,
+                                       newest_measured_at=measured_at,
+                                       manual_expires_on=manual_now.get((asset_id, control_id)), now=moment,
+                                       freshness_days=organization.freshness_days).status
+                total[framework_id] = total.get(framework_id, 0) + 1
+                compliant[framework_id] = compliant.get(framework_id, 0) + (status == "compliant")
+        for framework in frameworks:
+            if total.get(framework.pk):
+                shares[framework.pk].append((moment, compliant[framework.pk] / total[framework.pk]))
+    return [{"framework": f, "points": shares[f.pk]} for f in frameworks if shares[f.pk]]

@@ -13,8 +13,10 @@ from riskapp.accounts.models import ApiToken, Membership, Role
 from riskapp.accounts.permissions import can_write
 from riskapp.accounts.services import api_token_create, api_token_revoke
 from riskapp.audit.selectors import audit_events_for
+from riskapp.web.charts import posture_over_time_svg
 from riskapp.web.context_processors import alert_badge_context
 from riskapp.web.selectors import check_guides, dashboard_summary, runs_panel
+from riskapp.web.templatetags.web_format import framework_short
 
 POLL_INTERVAL_MS = 2000
 
@@ -24,7 +26,11 @@ def dashboard(request):
     organization = request.organization
     if not organization:
         return render(request, "web/no_organization.html")
-    return render(request, "web/dashboard.html", {"summary": dashboard_summary(organization=organization),
+    summary = dashboard_summary(organization=organization)
+    posture_chart = posture_over_time_svg(
+        [{"label": framework_short(row["framework"]), "points": row["points"]} for row in summary["posture_history"]],
+        title="Share of controls compliant over time, per framework")
+    return render(request, "web/dashboard.html", {"summary": summary, "posture_chart": posture_chart,
                                                   "poll_interval": POLL_INTERVAL_MS})
 
 

@@ -115,3 +115,27 @@ def test_dashboard_empty_state_says_what_to_do_next(owner_client):
     html = owner_client.get(reverse("web:dashboard")).content.decode()
     assert "No models yet — Register a model" in html
     assert 'href="/assets/register/"' in html
+
+
+def test_posture_history_ends_at_the_posture_the_compliance_pages_show(owner_client, organization, owner):
+    from riskapp.compliance.selectors import posture_by_framework
+    from riskapp.web.charts import posture_over_time_svg
+    from riskapp.web.selectors import posture_history
+
+    _populate(organization, owner, 3)
+    history = posture_history(organization=organization)
+    now_share = {p.framework.slug: p.compliant_share for p in posture_by_framework(organization=organization)}
+    assert history and {row["framework"].slug for row in history} == set(now_share)
+    for row in history:
+        assert row["points"][-1][1] == pytest.approx(now_share[row["framework"].slug])
+        assert [when for when, _ in row["points"]] == sorted(when for when, _ in row["points"])
+    svg = posture_over_time_svg([{"label": row["framework"].name, "points": row["points"]} for row in history])
+    assert svg.count("<polyline") == len(history) and "of controls compliant" in svg
+    assert 'data-testid="posture-chart"' in owner_client.get(reverse("web:dashboard")).content.decode()
+
+
+def test_posture_chart_says_so_when_there_is_no_evidence():
+    from riskapp.web.charts import posture_over_time_svg
+
+    svg = posture_over_time_svg([])
+    assert "No evidence recorded yet." in svg and "<polyline" not in svg
