@@ -26,7 +26,7 @@ DEBUG = env_bool("RISKAPP_DEBUG", False)
 _INSECURE_DEV_KEY = "riskapp-insecure-development-key-change-me-0123456789abcdefghijklmnop"
 SECRET_KEY = env_str("RISKAPP_SECRET_KEY", _INSECURE_DEV_KEY)
 PRODUCTION = env_bool("RISKAPP_PRODUCTION", False)
-if PRODUCTION and SECRET_KEY == _INSECURE_DEV_KEY:
+if PRODUCTION and SECRET_KEY.strip() in ("", _INSECURE_DEV_KEY):  # an empty value (e.g. ${VAR:-}) counts as unset
     raise ImproperlyConfigured("RISKAPP_SECRET_KEY must be set when RISKAPP_PRODUCTION is true.")
 ALLOWED_HOSTS = env_list("RISKAPP_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("RISKAPP_CSRF_TRUSTED_ORIGINS", [])
