@@ -57,7 +57,9 @@ def test_an_oom_killed_pool_process_is_redelivered_refused_and_its_run_reaped_wh
     after = run_create(asset=asset, profile=fault_profile, user=owner)
     wait_for(lambda: AssessmentRun.objects.filter(pk=after.pk, status=RunStatus.SUCCEEDED).exists(), timeout=300,
              message=f"the surviving worker to run the next run\n{worker.log[-2000:]}")
-    assert EvidenceRecord.objects.filter(run=after).exists()
+    # Evidence is written right after the results, in its own step: wait for it rather than race it.
+    wait_for(lambda: EvidenceRecord.objects.filter(run=after).exists(), timeout=60,
+             message=f"evidence of the next run\n{AssessmentRun.objects.get(pk=after.pk).notes}")
     assert evidence_verify(organization=organization).ok
 
 
