@@ -25,3 +25,18 @@ class CurrentOrganizationMiddleware:
     def __call__(self, request):
         request.organization = SimpleLazyObject(lambda: current_organization(request))
         return self.get_response(request)
+
+
+class RejectNulCharactersMiddleware:
+    """A NUL character in the query string is a 400: PostgreSQL refuses NUL in text, which would surface as a 500
+    from whichever filter first passes the value to a query."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if any("\x00" in key or "\x00" in value for key, values in request.GET.lists() for value in values):
+            from django.http import JsonResponse
+
+            return JsonResponse({"detail": "Query parameters cannot contain NUL characters."}, status=400)
+        return self.get_response(request)
