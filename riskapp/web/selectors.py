@@ -53,8 +53,8 @@ class AssetRisk:
 
     def sort_key(self):
         robust = self.robust_accuracy
-        return (-self.open_alerts, not (self.run or {}).get("unreliable"), -self.failed_checks,
-                robust if robust is not None else 2.0, self.asset.name.lower())
+        return (not self.at_risk, -self.open_alerts, not (self.run or {}).get("unreliable"), -self.failed_checks,
+                self.run is not None, robust if robust is not None else 2.0, self.asset.name.lower())
 
 
 def _newest_succeeded_runs(organization) -> dict[int, dict]:
@@ -86,12 +86,11 @@ def assets_at_risk(*, organization, limit: int = 8) -> tuple[list[AssetRisk], in
             row.reasons.append("failed")
         if row.run is None:
             row.reasons.append("not_assessed")
-        elif row.robust_accuracy is not None and row.robust_accuracy < 0.5:
-            row.reasons.append("low_robustness")
         rows.append(row)
     rows.sort(key=AssetRisk.sort_key)
-    at_risk = [row for row in rows if row.at_risk]
-    return at_risk[:limit], len(at_risk)
+    # Worst first; models without a problem follow, ranked by robust accuracy, so the list is never empty for
+    # an organization with models. The count is of the models with a problem.
+    return rows[:limit], sum(1 for row in rows if row.at_risk)
 
 
 @dataclass
