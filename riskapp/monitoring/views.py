@@ -157,6 +157,9 @@ def alert_detail(request, alert_id: int):
             [(p["label"], p["value"]) for p in points], baseline=baseline, tolerance=tolerance,
             higher_is_better=row.get("worse_when") == "lower", title=f"{row['metric']} over recent runs",
             y_label=TREND_AXIS.get(row.get("tolerance_name"), ""), value_format="{:.3f}",
+            # Shares (accuracy, success rate, AUC) end at 1: a tolerance band must not stretch the axis past 100%.
+            y_max=1.0 if all(0 <= p["value"] <= 1 for p in points) and (baseline is None or 0 <= baseline <= 1)
+            and row.get("tolerance_name") != "breaking_epsilon" else None,
         )})
     return render(request, "monitoring/alert_detail.html", {
         "alert": alert,
