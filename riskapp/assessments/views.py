@@ -92,7 +92,9 @@ def run_new(request, asset_id: int):
 
 
 def _progress_context(run) -> dict:
-    return {"run": run, "poll_interval": POLL_INTERVAL_MS}
+    from riskapp.web.views import poll_interval_ms
+
+    return {"run": run, "poll_interval": poll_interval_ms(POLL_INTERVAL_MS)}
 
 
 @login_required

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
@@ -21,6 +22,12 @@ from riskapp.web.templatetags.web_format import framework_short
 POLL_INTERVAL_MS = 2000
 
 
+def poll_interval_ms(default: int = POLL_INTERVAL_MS) -> int:
+    """How often live fragments refresh; settings.RISKAPP_POLL_INTERVAL_MS overrides the page's default (e.g. to
+    watch a run of a few seconds move in a browser test)."""
+    return int(getattr(settings, "RISKAPP_POLL_INTERVAL_MS", None) or default)
+
+
 @login_required
 def dashboard(request):
     organization = request.organization
@@ -31,7 +38,7 @@ def dashboard(request):
         [{"label": framework_short(row["framework"]), "points": row["points"]} for row in summary["posture_history"]],
         title="Share of controls compliant over time, per framework")
     return render(request, "web/dashboard.html", {"summary": summary, "posture_chart": posture_chart,
-                                                  "poll_interval": POLL_INTERVAL_MS})
+                                                  "poll_interval": poll_interval_ms()})
 
 
 @login_required
@@ -41,7 +48,7 @@ def dashboard_runs(request):
     if not organization:
         raise Http404("No organization.")
     return render(request, "web/_runs_panel.html", {"summary": runs_panel(organization=organization),
-                                                    "poll_interval": POLL_INTERVAL_MS})
+                                                    "poll_interval": poll_interval_ms()})
 
 
 @login_required
