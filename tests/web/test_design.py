@@ -148,3 +148,13 @@ def test_guide_explains_each_check_and_links_to_the_controls_it_evidences_and_ba
     assert f'href="{control_url}"' in html
     back = owner_client.get(control_url).content.decode()
     assert f'href="{reverse("web:guide")}#check-evasion.whitebox"' in back
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url_name", ["web:dashboard", "assets:list", "assessments:list", "monitoring:alerts",
+                                      "monitoring:schedules", "compliance:reports"])
+def test_an_empty_organization_sees_what_to_do_next(owner_client, url_name):
+    html = owner_client.get(reverse(url_name)).content.decode()
+    empty = re.search(r'<div class="[^"]*\bempty\b[^"]*"[^>]*>(.*?)</div>', html, re.DOTALL)
+    assert empty, f"{url_name} has no empty state"
+    assert re.search(r"<a |<strong>", empty.group(1)), f"{url_name}: the empty state names no next step"
