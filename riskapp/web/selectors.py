@@ -221,6 +221,15 @@ def posture_history(*, organization, max_points: int = 8, now: datetime | None =
                     .values_list("control_id", flat=True))
     manual = list(ManualEvidence.objects.filter(organization=organization, asset_id__in=asset_ids)
                   .values_list("asset_id", "control_id", "expires_on", "created_at"))
+    control_info = {control_id: (framework_id, automated_evidence)
+                    for control_id, framework_id, automated_evidence in controls}
+    controls_per_framework: dict[int, int] = {}
+    for _control_id, framework_id, _automated in controls:
+        controls_per_framework[framework_id] = controls_per_framework.get(framework_id, 0) + 1
+    # Only cells with evidence (automated or manual) can be compliant; the others count in the total only, so the
+    # work grows with the evidence recorded, not with assets × controls.
+    cells = {(row[0], row[1]) for row in evidence} | {(row[0], row[1]) for row in manual}
+    cells = {cell for cell in cells if cell[1] in control_info}
     newest: dict[tuple[int, int], tuple[str, datetime]] = {}
     shares: dict[int, list] = {f.pk: [] for f in frameworks}
     cursor = 0
@@ -234,18 +243,17 @@ def posture_history(*, organization, max_points: int = 8, now: datetime | None =
             if created_at <= moment and expires_on > manual_now.get((asset_id, control_id), expires_on.min):
                 manual_now[(asset_id, control_id)] = expires_on
         compliant: dict[int, int] = {}
-        total: dict[int, int] = {}
-        for control_id, framework_id, automated_evidence in controls:
-            for asset_id in asset_ids:
-                verdict, measured_at = newest.get((asset_id, control_id), (None, None))
-                status = derive_status(automated_evidence=automated_evidence,
-                                       automated_possible=control_id in automated, newest_verdict=verdict,
-                                       newest_measured_at=measured_at,
-                                       manual_expires_on=manual_now.get((asset_id, control_id)), now=moment,
-                                       freshness_days=organization.freshness_days).status
-                total[framework_id] = total.get(framework_id, 0) + 1
-                compliant[framework_id] = compliant.get(framework_id, 0) + (status == "compliant")
+        for asset_id, control_id in cells:
+            framework_id, automated_evidence = control_info[control_id]
+            verdict, measured_at = newest.get((asset_id, control_id), (None, None))
+            status = derive_status(automated_evidence=automated_evidence,
+                                   automated_possible=control_id in automated, newest_verdict=verdict,
+                                   newest_measured_at=measured_at,
+                                   manual_expires_on=manual_now.get((asset_id, control_id)), now=moment,
+                                   freshness_days=organization.freshness_days).status
+            compliant[framework_id] = compliant.get(framework_id, 0) + (status == "compliant")
         for framework in frameworks:
-            if total.get(framework.pk):
-                shares[framework.pk].append((moment, compliant[framework.pk] / total[framework.pk]))
+            total = controls_per_framework.get(framework.pk, 0) * len(asset_ids)
+            if total:
+                shares[framework.pk].append((moment, compliant.get(framework.pk, 0) / total))
     return [{"framework": f, "points": shares[f.pk]} for f in frameworks if shares[f.pk]]
