@@ -24,19 +24,6 @@ pytestmark = [
 
 
 @pytest.fixture
-def screenshots(request):
-    folder = ROOT / "test-output" / "e2e" / request.node.name
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    count = iter(range(1, 100))
-
-    def shoot(page, name: str) -> None:
-        page.screenshot(path=str(folder / f"{next(count):02d}-{name}.png"), full_page=True)
-
-    return shoot
-
-
-@pytest.fixture
 def browser_page(monkeypatch):
     playwright_api = pytest.importorskip("playwright.sync_api")
     # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes are still synchronous.
