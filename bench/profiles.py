@@ -21,9 +21,12 @@ def _demo_models(folder: Path):
 
 
 def main(device: str = "cpu") -> dict:
+    import logging
+
     from workers.engine import SuiteData, load_model, run_suite
     from workers.engine.data import builtin_dataset
 
+    logging.getLogger("art").setLevel(logging.WARNING)  # one line per profile, not ART's per-attack chatter
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for label, dataset, fmt, path in _demo_models(Path(tmp)):
