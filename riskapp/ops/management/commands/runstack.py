@@ -58,9 +58,11 @@ class Command(BaseCommand):
                         break
                 time.sleep(0.5)
         finally:
+            # SIGTERM to each leader only: Celery then stops its own pool processes (a warm shutdown);
+            # the whole process group is killed only if a leader outlives the grace period.
             for proc in processes.values():
                 if proc.poll() is None:
-                    os.killpg(proc.pid, signal.SIGTERM)
+                    proc.terminate()
             deadline = time.monotonic() + 15
             for proc in processes.values():
                 try:
