@@ -215,6 +215,32 @@ def recommend(
     }
 
 
+def hardening_metrics(*, defence: str, before: dict, after: dict, clean_before: float, clean_after: float,
+                      n_eval: int, eps: float, prior: dict, **extra) -> dict:
+    """Metrics of a hardened copy against the original, both attacked the same way (the training defences)."""
+    candidate = {
+        "defence": defence,
+        "robust_gain": after["robust_accuracy"] - before["robust_accuracy"],
+        "clean_cost": clean_before - clean_after,
+        "robust_accuracy": after["robust_accuracy"],
+        "clean_accuracy": clean_after,
+    }
+    return {
+        "clean_accuracy_before": clean_before,
+        "clean_accuracy_after": clean_after,
+        "robust_accuracy_before": before["robust_accuracy"],
+        "robust_accuracy_after": after["robust_accuracy"],
+        "robust_gain": candidate["robust_gain"],
+        "clean_cost": candidate["clean_cost"],
+        "per_attack_before": before["per_attack"],
+        "per_attack_after": after["per_attack"],
+        "eps": eps,
+        **extra,
+        "n_eval": n_eval,
+        **recommendation_metrics([candidate], prior),
+    }
+
+
 def recommendation_metrics(own_candidates: list[dict], prior: dict) -> dict:
     """Own recommendation plus the combined one over every defence check already run in this suite."""
     combined = list(own_candidates)

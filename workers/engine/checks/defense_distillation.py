@@ -8,12 +8,12 @@ from workers.engine.checks._support import (
     accuracy,
     attack_configs,
     default_eps,
+    hardening_metrics,
     labels_of,
     pytorch_classifier,
-    recommendation_metrics,
-    reseed,
     require_torch,
     require_training_data,
+    reseed,
     robustness,
     subsample,
 )
@@ -156,27 +156,8 @@ def run(ctx):
     after = robustness(student, student, x_eval, y_eval, configs, ctx.seed, ctx)
     clean_after = accuracy(labels_of(student, x_eval), y_eval)
 
-    candidate = {
-        "defence": DEFENCE_NAME,
-        "robust_gain": after["robust_accuracy"] - before["robust_accuracy"],
-        "clean_cost": clean_before - clean_after,
-        "robust_accuracy": after["robust_accuracy"],
-        "clean_accuracy": clean_after,
-    }
-    metrics = {
-        "clean_accuracy_before": clean_before,
-        "clean_accuracy_after": clean_after,
-        "robust_accuracy_before": before["robust_accuracy"],
-        "robust_accuracy_after": after["robust_accuracy"],
-        "robust_gain": candidate["robust_gain"],
-        "clean_cost": candidate["clean_cost"],
-        "per_attack_before": before["per_attack"],
-        "per_attack_after": after["per_attack"],
-        "eps": eps,
-        "temperature": temperature,
-        "n_eval": int(len(x_eval)),
-        **recommendation_metrics([candidate], ctx.prior),
-    }
+    metrics = hardening_metrics(defence=DEFENCE_NAME, before=before, after=after, clean_before=clean_before,
+                                clean_after=clean_after, n_eval=int(len(x_eval)), eps=eps, temperature=temperature, prior=ctx.prior)
     notes = []
     per_after = after["per_attack"]
     if "apgd_dlr" in per_after and per_after["pgd"] - per_after["apgd_dlr"] > 0.1:
