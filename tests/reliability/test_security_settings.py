@@ -129,7 +129,6 @@ def _everything_the_api_shows(api) -> str:
 def test_secrets_never_appear_in_logs_api_answers_or_the_audit_trail(
         owner_api, owner_client, organization, owner, settings, caplog, endpoint_model,
         django_capture_on_commit_callbacks):
-    from riskapp.assets.models import ModelVersion
     from riskapp.assets.services import model_version_validate
     from riskapp.audit.models import AuditEvent
     from riskapp.monitoring.models import Delivery
