@@ -51,6 +51,8 @@ def test_an_oom_killed_pool_process_is_redelivered_refused_and_its_run_reaped_wh
         os.kill(pid, signal.SIGKILL)
     # task_reject_on_worker_lost puts the message back; the new pool child gets it and the claim refuses it.
     wait_for(lambda: "WorkerLostError" in worker.log, timeout=60, message="the worker to notice its lost child")
+    wait_for(lambda: f"Run {run.pk} was not claimed" in worker.log, timeout=60,
+             message=f"the redelivered message to be refused by the claim\n{worker.log[-2000:]}")
     _assert_failed_cleanly(_reap(run.pk, settings))
 
     settings.RISKAPP_HEARTBEAT_TIMEOUT = 300
