@@ -187,3 +187,38 @@ def test_secrets_never_appear_in_logs_api_answers_or_the_audit_trail(
         for where, text in (("API", shown), ("pages", pages), ("audit trail", audit), ("logs", logs),
                             ("deliveries", deliveries), ("version reason", version.status_reason)):
             assert secret not in text, f"the {name} appears in the {where}"
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_logging_at_debug_never_logs_the_endpoint_secret(organization, owner, endpoint_model,
+                                                                  celery_worker_process):
+    from riskapp.assessments.models import AssessmentRun, Profile
+    from riskapp.assessments.services import run_create
+    from riskapp.assets.models import ModelVersion
+    from riskapp.assets.services import asset_create, dataset_create, model_version_create
+    from tests.worker import wait_for
+
+    url, received = endpoint_model
+    secret = "epk-" + secrets.token_hex(16)
+    worker = celery_worker_process(extra_env={"RISKAPP_LOG_LEVEL": "DEBUG", "RISKAPP_ENDPOINT_ALLOW_PRIVATE": "true"})
+    from django.test import override_settings
+
+    with override_settings(RISKAPP_ENDPOINT_ALLOW_PRIVATE=True):
+        asset = asset_create(organization=organization, name="Remote digits", task="image_classification", user=owner)
+        evaluation = dataset_create(organization=organization, name="Digits", builtin_name="digits", user=owner)
+        version = model_version_create(asset=asset, format="endpoint", input_shape=[1, 8, 8], nb_classes=10,
+                                       user=owner, endpoint={"url": url, "auth_header_name": "X-Api-Key",
+                                                             "auth_header_value": secret})
+    wait_for(lambda: ModelVersion.objects.filter(pk=version.pk, status="validated").exists(), timeout=120,
+             message=f"the worker to validate the endpoint version\n{worker.log[-2000:]}")
+    asset.refresh_from_db()
+    profile = Profile.objects.create(organization=organization, slug="integrity", name="Integrity",
+                                     spec={"name": "integrity", "checks": [
+                                         {"kind": "integrity.data", "params": {}, "thresholds": {}}]})
+    run = run_create(asset=asset, profile=profile, user=owner, evaluation_dataset=evaluation)
+    wait_for(lambda: AssessmentRun.objects.filter(pk=run.pk, status__in=["succeeded", "failed"]).exists(),
+             timeout=120, message=f"the worker to run the assessment\n{worker.log[-2000:]}")
+    assert received and set(received) == {secret}  # the worker really sent it
+    assert " DEBUG " in worker.log  # the worker really logged at DEBUG
+    assert secret not in worker.log
