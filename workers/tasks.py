@@ -30,11 +30,25 @@ def validate_dataset(dataset_id: int) -> None:
     dataset_validate(dataset_id=dataset_id)
 
 
-@shared_task(name="workers.tasks.run_assessment", ignore_result=True, **assessment_time_limits())
-def run_assessment(run_id: int) -> None:
-    from riskapp.assessments.services import run_execute
+@shared_task(bind=True, name="workers.tasks.run_assessment", ignore_result=True, max_retries=6,
+             **assessment_time_limits())
+def run_assessment(self, run_id: int, resume_claim: dict | None = None) -> None:
+    from django.db import InterfaceError, OperationalError, close_old_connections
 
-    run_execute(run_id=run_id)
+    from riskapp.assessments.services import DatabaseLost, run_execute
+
+    try:
+        run_execute(run_id=run_id, resume_claim=resume_claim)
+    except DatabaseLost as lost:
+        # A database restart: drop the dead connection and try the same run again once it is back.
+        close_old_connections()
+        raise self.retry(args=[run_id], kwargs={"resume_claim": lost.claim},
+                         countdown=min(60, 2 * 2 ** self.request.retries)) from lost
+    except (OperationalError, InterfaceError) as exc:
+        # Lost before the run was claimed: it is still queued (or, claimed but unread, left to the reaper).
+        close_old_connections()
+        raise self.retry(args=[run_id], kwargs={"resume_claim": resume_claim},
+                         countdown=min(60, 2 * 2 ** self.request.retries)) from exc
 
 
 @shared_task(name="workers.tasks.reap_stale_runs", ignore_result=True)

@@ -7,11 +7,11 @@ import math
 import socket
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connection, connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -306,6 +306,18 @@ def runs_dispatch_queued(*, now=None) -> list[int]:
 # --- executing a run in a worker ---------------------------------------------------------------------------
 
 
+class DatabaseLost(OperationalError):
+    """The database connection dropped mid-run (e.g. a restart). Nothing was stored; the task retries the run.
+
+    `claim` identifies this worker's claim (its host and claim time) so that only the retry of this very
+    delivery may take the run back; any other worker, and a run the reaper already failed, stay untouched.
+    """
+
+    def __init__(self, message: str, *, claim: dict):
+        super().__init__(message)
+        self.claim = claim
+
+
 class RunFailure(Exception):
     """A reason to fail the run that a person can act on (bad artifact, unreadable data, no GPU)."""
 
@@ -562,8 +574,12 @@ def _run_follow_ups(run: AssessmentRun) -> None:
         _note(run.pk, f"The regression check against the baseline failed: {type(exc).__name__}: {exc}")
 
 
-def run_execute(*, run_id: int) -> AssessmentRun | None:
-    """Claim the run (queued → running), run the engine with live progress, store results; None if not claimed."""
+def run_execute(*, run_id: int, resume_claim: dict | None = None) -> AssessmentRun | None:
+    """Claim the run (queued → running), run the engine with live progress, store results; None if not claimed.
+
+    `resume_claim` (from DatabaseLost) lets the retry of a delivery that lost its database connection take back
+    the run it had claimed, provided the run is still running under that same claim.
+    """
     from celery.exceptions import SoftTimeLimitExceeded
 
     from riskapp.assets.selectors import model_version_handle
@@ -573,7 +589,11 @@ def run_execute(*, run_id: int) -> AssessmentRun | None:
     from workers.engine.types import Cancelled
 
     now = timezone.now()
-    claimed = AssessmentRun.objects.filter(pk=run_id, status=RunStatus.QUEUED, cancel_requested=False).update(
+    claimable = Q(status=RunStatus.QUEUED)
+    if resume_claim:
+        claimable |= Q(status=RunStatus.RUNNING, worker_host=resume_claim["worker_host"],
+                       started_at=datetime.fromisoformat(resume_claim["started_at"]))
+    claimed = AssessmentRun.objects.filter(claimable, pk=run_id, cancel_requested=False).update(
         status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, worker_host=_worker_host(), progress=0,
         current_step="Loading the model and data", error="", finished_at=None,
     )
@@ -628,19 +648,31 @@ def run_execute(*, run_id: int) -> AssessmentRun | None:
         logger.warning("Run %s failed: %s", run_id, exc)
         _finish_failed(run_id, str(exc))
         return AssessmentRun.objects.get(pk=run_id)
+    except (OperationalError, InterfaceError) as exc:
+        raise _database_lost(run, exc) from exc
     except Exception as exc:
         logger.exception("Run %s failed with an unexpected error", run_id)
         _finish_failed(run_id, f"The assessment stopped with an unexpected error ({type(exc).__name__}: {exc}). "
                                "The worker log has the details.")
         return AssessmentRun.objects.get(pk=run_id)
 
-    if not _store_results(run, result):
+    try:
+        stored = _store_results(run, result)
+    except (OperationalError, InterfaceError) as exc:
+        raise _database_lost(run, exc) from exc
+    if not stored:
         logger.warning("Run %s finished but was no longer running (reaped or cancelled); results not stored", run_id)
         return AssessmentRun.objects.get(pk=run_id)
     run.refresh_from_db()
     _run_follow_ups(run)
     run.refresh_from_db()
     return run
+
+
+def _database_lost(run: AssessmentRun, exc: Exception) -> DatabaseLost:
+    logger.warning("Run %s lost its database connection (%s); nothing was stored, the task will retry", run.pk, exc)
+    return DatabaseLost(f"database connection lost during run {run.pk}: {exc}",
+                        claim={"worker_host": run.worker_host, "started_at": run.started_at.isoformat()})
 
 
 # --- cancelling, re-running, reaping ---------------------------------------------------------------------
