@@ -221,6 +221,11 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["riskapp.accounts.permissions.IsOrganizationMember"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PARSER_CLASSES": [
+        "riskapp.api_parsers.NulSafeJSONParser",
+        "riskapp.api_parsers.NulSafeFormParser",
+        "riskapp.api_parsers.NulSafeMultiPartParser",
+    ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "riskapp.api_router.BoundedLimitOffsetPagination",
     "PAGE_SIZE": env_int("RISKAPP_API_PAGE_SIZE", 50, minimum=1),

@@ -108,6 +108,14 @@ def outsider_client(client, outsider):
 
 
 @pytest.fixture(autouse=True)
+def _empty_cache():
+    # With RISKAPP_CACHE_URL (Redis in CI) the cache outlives a test: login-failure counters must not leak between tests.
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path):
     # Uploaded artifacts of one test never leak into another or into var/.
     settings.MEDIA_ROOT = tmp_path / "media"

@@ -222,3 +222,11 @@ def test_a_worker_logging_at_debug_never_logs_the_endpoint_secret(organization, 
     assert received and set(received) == {secret}  # the worker really sent it
     assert " DEBUG " in worker.log  # the worker really logged at DEBUG
     assert secret not in worker.log
+
+
+@pytest.mark.parametrize("content_type", ["json", "multipart"])
+def test_nul_characters_in_submitted_text_get_a_400_not_a_database_error(owner_api, content_type):
+    body = {"name": "model\x00name", "task": "image_classification"}
+    response = owner_api.post("/api/v1/assets/", body, format=content_type)
+    assert response.status_code == 400
+    assert "NUL" in str(response.json())
