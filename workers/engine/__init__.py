@@ -8,8 +8,10 @@ from pathlib import Path
 
 
 def _default_art_data_path() -> str:
-    # ART writes model dumps and its config under ~/.art by default; keep them in a folder the service owns.
-    project_var = Path(__file__).resolve().parents[2] / "var" / "art"
+    # ART writes model dumps and its config under ~/.art by default; keep them in a folder the service owns
+    # (the service's var folder, RISKAPP_VAR_DIR when the operator moved it).
+    var_dir = os.environ.get("RISKAPP_VAR_DIR") or Path(__file__).resolve().parents[2] / "var"
+    project_var = Path(var_dir) / "art"
     try:
         project_var.mkdir(parents=True, exist_ok=True)
         if os.access(project_var, os.W_OK):
