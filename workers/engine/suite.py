@@ -439,6 +439,8 @@ def _run_check(
         status = "failed"
     if outcome.notes:
         metrics.setdefault("notes", list(outcome.notes))
+    if outcome.intervals:
+        metrics["intervals"] = to_jsonable(outcome.intervals)
     return finished(
         status,
         verdict=_verdict(module, metrics, status, failures, passes, sanity),

@@ -149,6 +149,8 @@ class CheckOutcome:
     parameters: dict
     queries: int = 0
     notes: list[str] = field(default_factory=list)
+    # 95 % intervals by metric name, as built by workers.engine.stats; stored under metrics["intervals"].
+    intervals: dict[str, dict] = field(default_factory=dict)
 
 
 def _no_progress(fraction: float, step: str) -> None:
