@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -123,6 +130,19 @@ class ScheduleViewSet(OrganizationScopedModelViewSet):
         self.require_write(schedule.organization_id)
         schedule = services.schedule_pause(schedule=schedule, user=request.user)
         return Response(self.get_serializer(schedule).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={202: OpenApiResponse(description="The started run: {id, status, url}.")})
+    @action(detail=True, methods=["post"], url_path="run-now")
+    def run_now(self, request, pk=None):
+        """Start the schedule's re-assessment now; the run becomes the schedule's last run."""
+        schedule = self.get_object()
+        self.require_write(schedule.organization_id)
+        try:
+            run = services.schedule_run_now(schedule=schedule, user=request.user)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"detail": exc.messages}) from exc
+        return Response({"id": run.pk, "status": run.status, "url": f"/api/v1/runs/{run.pk}/"},
+                        status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=None, responses={202: ScheduleSerializer})
     @action(detail=True, methods=["post"])

@@ -599,6 +599,26 @@ def schedule_delete(*, schedule: Schedule, user) -> None:
             task.delete()
 
 
+def schedule_run_now(*, schedule: Schedule, user) -> AssessmentRun:
+    """Start the schedule's re-assessment at once (a person asked), without waiting for its next time.
+
+    The run counts as the schedule's last run, is compared with the same baseline as a scheduled one, and leaves
+    the beat timing alone. A paused schedule can be run now too: pausing stops the clock, not the person.
+    """
+    from riskapp.assessments.models import RunTrigger
+    from riskapp.assessments.services import run_create
+
+    with transaction.atomic():
+        run = run_create(asset=schedule.asset, profile=schedule.profile, user=user, trigger=RunTrigger.SCHEDULE)
+        schedule.last_run = run
+        schedule.last_fired_at = timezone.now()
+        schedule.last_error = ""
+        schedule.save(update_fields=["last_run", "last_fired_at", "last_error", "updated_at"])
+        audit_record(actor=user, organization=schedule.organization, action="schedule.run_now", obj=schedule,
+                     details={"run": run.pk})
+    return run
+
+
 def schedule_fire(*, schedule_id: int) -> AssessmentRun | None:
     """What beat's periodic task does: start a re-assessment of the schedule's asset with its profile."""
     from riskapp.assessments.models import RunTrigger
@@ -643,16 +663,18 @@ def on_version_validated(*, version) -> list[AssessmentRun]:
     from riskapp.assessments.services import run_create
 
     asset = version.asset
-    profiles = []
+    schedules_by_profile: dict[Profile, list[Schedule]] = {}
     for schedule in Schedule.objects.filter(asset=asset, enabled=True, run_on_new_version=True).select_related("profile"):
-        if schedule.profile not in profiles:
-            profiles.append(schedule.profile)
+        schedules_by_profile.setdefault(schedule.profile, []).append(schedule)
     runs = []
-    for profile in profiles:
+    for profile, schedules in schedules_by_profile.items():
         try:
             with transaction.atomic():
                 run = run_create(asset=asset, profile=profile, user=None, version=version,
                                  trigger=RunTrigger.NEW_VERSION)
+                # The schedule launched it, so it is the schedule's last run ("never" would be wrong).
+                Schedule.objects.filter(pk__in=[s.pk for s in schedules]).update(
+                    last_run=run, last_fired_at=timezone.now(), last_error="", updated_at=timezone.now())
         except ValidationError as exc:
             logger.warning("New version %s of asset %s: no %s re-assessment: %s", version.pk, asset.pk,
                            profile.slug, "; ".join(exc.messages))

@@ -13,6 +13,7 @@ urlpatterns = [
     path("schedules/new/<int:asset_id>/", views.schedule_create_view, name="schedule-create"),
     path("schedules/<int:schedule_id>/pause/", views.schedule_pause_view, name="schedule-pause"),
     path("schedules/<int:schedule_id>/resume/", views.schedule_resume_view, name="schedule-resume"),
+    path("schedules/<int:schedule_id>/run-now/", views.schedule_run_now_view, name="schedule-run-now"),
     path("schedules/<int:schedule_id>/delete/", views.schedule_delete_view, name="schedule-delete"),
     path("baselines/pin/<int:run_id>/", views.baseline_pin_view, name="baseline-pin"),
     path("baselines/unpin/<int:asset_id>/<int:profile_id>/", views.baseline_unpin_view, name="baseline-unpin"),

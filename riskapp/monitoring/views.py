@@ -314,6 +314,23 @@ def schedule_resume_view(request, schedule_id: int):
 
 @login_required
 @require_POST
+def schedule_run_now_view(request, schedule_id: int):
+    if (page := _require_organization(request)) is not None:
+        return page
+    schedule = _schedule_get(request, schedule_id)
+    _require_write(request)
+    try:
+        run = services.schedule_run_now(schedule=schedule, user=request.user)
+    except ValidationError as exc:
+        messages.error(request, "Could not start the run: " + "; ".join(exc.messages))
+        return _back(request, reverse("monitoring:schedules"))
+    messages.success(request, f"Started run #{run.pk} ({schedule.profile.name}) of {schedule.asset.name}.")
+    run_url = _url_or_none("assessments:detail", run.pk)
+    return redirect(run_url) if run_url else _back(request, reverse("monitoring:schedules"))
+
+
+@login_required
+@require_POST
 def schedule_delete_view(request, schedule_id: int):
     if (page := _require_organization(request)) is not None:
         return page

@@ -22,6 +22,7 @@ from riskapp.monitoring.services import (
     schedule_fire,
     schedule_pause,
     schedule_resume,
+    schedule_run_now,
 )
 from tests.monitoring.factories import make_asset, make_profile
 
@@ -136,6 +137,38 @@ def test_a_validated_new_version_is_assessed_with_each_schedules_profile(asset, 
     runs = on_version_validated(version=version)
     assert sorted(run.profile_id for run in runs) == sorted([standard.pk, privacy.pk])
     assert all(run.trigger == RunTrigger.NEW_VERSION and run.version == version for run in runs)
+    # Each schedule that launched a run shows it as its last run (not "never"); the others keep none.
+    for schedule in Schedule.objects.all():
+        expected = next((run for run in runs if run.profile_id == schedule.profile_id), None)
+        assert schedule.last_run == (expected if schedule.enabled and schedule.run_on_new_version else None)
+
+
+def test_run_now_starts_the_schedules_run_and_records_it(asset, profile, organization, owner):
+    schedule = schedule_create(organization=organization, asset=asset, profile=profile, user=owner, cron="0 3 * * *")
+    run = schedule_run_now(schedule=schedule, user=owner)
+    assert run.profile == profile and run.version == asset.current_version and run.trigger == RunTrigger.SCHEDULE
+    assert run.requested_by == owner
+    schedule.refresh_from_db()
+    assert schedule.last_run == run
+    assert AuditEvent.objects.filter(action="schedule.run_now", object_id=str(schedule.pk)).exists()
+
+
+def test_run_now_from_the_schedule_list_and_the_api(asset, profile, organization, owner, owner_client, member_api):
+    schedule = schedule_create(organization=organization, asset=asset, profile=profile, user=owner, cron="0 3 * * *")
+    page = owner_client.get("/monitoring/schedules/").content.decode()
+    assert f"/monitoring/schedules/{schedule.pk}/run-now/" in page and "Run now" in page
+    response = owner_client.post(f"/monitoring/schedules/{schedule.pk}/run-now/")
+    run = AssessmentRun.objects.get()
+    assert response.status_code == 302 and response["Location"].endswith(f"/runs/{run.pk}/")
+    api = member_api.post(f"/api/v1/schedules/{schedule.pk}/run-now/")
+    assert api.status_code == 202, api.content
+    assert api.json()["id"] == AssessmentRun.objects.latest("pk").pk != run.pk
+
+
+def test_a_viewer_cannot_run_a_schedule_now(asset, profile, viewer_api, organization, owner):
+    schedule = schedule_create(organization=organization, asset=asset, profile=profile, user=owner, cron="0 3 * * *")
+    assert viewer_api.post(f"/api/v1/schedules/{schedule.pk}/run-now/").status_code == 403
+    assert not AssessmentRun.objects.exists()
 
 
 def test_api_creates_pauses_and_resumes_a_schedule(asset, profile, member_api):
