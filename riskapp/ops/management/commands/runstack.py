@@ -7,9 +7,25 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+
+
+def stack_environment(base: Mapping[str, str], *, host: str, port: int, is_root: bool | None = None) -> dict:
+    """The environment the web server, worker and beat start with."""
+    env = {**base, "PYTHONUNBUFFERED": "1"}
+    # Links in alert e-mails, webhooks and reports must point at the port this stack really serves.
+    env.setdefault("RISKAPP_SITE_URL", f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}")
+    if is_root is None:
+        is_root = hasattr(os, "geteuid") and os.geteuid() == 0
+    if is_root:
+        # Celery warns at length about root on every start; runstack says it once instead. Uploaded model code
+        # never runs as root either way: the sandbox drops to an unprivileged user.
+        env["PYTHONWARNINGS"] = ",".join(filter(None, [env.get("PYTHONWARNINGS", ""),
+                                                       "ignore::celery.exceptions.SecurityWarning"]))
+    return env
 
 
 class Command(BaseCommand):
@@ -22,7 +38,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, host, port, concurrency, **options):
         python = sys.executable
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = stack_environment(os.environ, host=host, port=port)
+        if "ignore::celery.exceptions.SecurityWarning" in env.get("PYTHONWARNINGS", ""):
+            self.stdout.write("note: running as root; the worker and beat inherit it (not recommended in production).")
+        # WhiteNoise warns on every request cycle when the static folder is missing; an empty one is fine locally.
+        settings.STATIC_ROOT.mkdir(parents=True, exist_ok=True)
         commands = {
             "web": [python, "manage.py", "runserver", f"{host}:{port}", "--noreload"],
             "worker": [python, "-m", "celery", "-A", "workers.celery", "worker", "-Q", "assess-gpu,assess-cpu,default",
@@ -33,7 +53,7 @@ class Command(BaseCommand):
         }
         (settings.VAR_DIR / "celerybeat.pid").unlink(missing_ok=True)
         processes = {name: subprocess.Popen(cmd, env=env, start_new_session=True) for name, cmd in commands.items()}
-        url = f"http://{host}:{port}/"
+        url = env["RISKAPP_SITE_URL"].rstrip("/") + "/"
         self.stdout.write(self.style.SUCCESS(
             f"\nriskapp is starting at {url}\n"
             f"  Login: demo / {settings.RISKAPP_DEMO_PASSWORD}\n"
