@@ -182,13 +182,18 @@ def robustness_curve_svg(series: list[dict], *, title: str = "", width: int = 64
     parts = _svg_open(chart_id, width, height, title, "; ".join(lines) + ".")
     parts += _axes(frame, x_ticks, y_ticks, x_label=x_label, y_label=y_label,
                    y_tick_format=lambda v: f"{v:.0%}")
-    for s, (label, colour, dash, stroke) in zip(usable, entries):
+    # The worst case equals the strongest attack wherever that attack wins, so its line would hide the attack's:
+    # draw emphasised series first, wide and translucent, and every attack's own line on top of it.
+    drawing_order = sorted(zip(usable, entries), key=lambda pair: not pair[0].get("emphasis"))
+    for s, (label, colour, dash, stroke) in drawing_order:
         points = sorted((float(e), max(0.0, min(1.0, float(a)))) for e, a in s["points"])
         path = " ".join(f"{frame.x(e):.1f},{frame.y(a):.1f}" for e, a in points)
         dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
+        under = ' stroke-opacity="0.35" stroke-linecap="round"' if s.get("emphasis") else ""
+        width_drawn = stroke * 2.5 if s.get("emphasis") else stroke
         parts.append(f'<g class="series"><title>{escape(label)}</title>'
-                     f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="{stroke}" '
-                     f'stroke-linejoin="round"{dash_attr}/>')
+                     f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="{width_drawn}" '
+                     f'stroke-linejoin="round"{dash_attr}{under}/>')
         for e, a in points:
             parts.append(f'<circle cx="{frame.x(e):.1f}" cy="{frame.y(a):.1f}" r="{stroke + 0.5:.1f}" '
                          f'fill="{colour}"><title>{escape(f"{label}: ε={_fmt(e)}, accuracy {a:.1%}")}</title>'

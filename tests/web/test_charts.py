@@ -36,8 +36,9 @@ def test_robustness_curve_draws_one_line_per_attack_in_palette_colours_and_a_leg
     root = _parse(robustness_curve_svg(SERIES))
     lines = root.findall(f".//{SVG}polyline")
     assert len(lines) == 3
-    assert [line.get("stroke") for line in lines[:2]] == PALETTE[:2]
-    assert float(lines[2].get("stroke-width")) > float(lines[0].get("stroke-width"))  # the worst case stands out
+    # The worst case is drawn first (underneath, wide and translucent), then each attack in palette colours.
+    assert [line.get("stroke") for line in lines[1:]] == PALETTE[:2]
+    assert float(lines[0].get("stroke-width")) > float(lines[1].get("stroke-width"))  # the worst case stands out
     assert len(root.findall(f".//{SVG}circle")) == 12
     texts = [t.text for t in root.iter(f"{SVG}text")]
     assert {"FGSM (L∞)", "PGD (L∞)", "Worst case (L∞)"} <= set(texts)
@@ -111,3 +112,16 @@ def test_every_chart_has_unique_ids_so_several_fit_on_one_page():
     first, second = robustness_curve_svg(SERIES), robustness_curve_svg(SERIES)
     ids = re.findall(r'<title id="([^"]+)"', first) + re.findall(r'<title id="([^"]+)"', second)
     assert len(set(ids)) == 2
+
+
+def test_attack_lines_are_drawn_over_the_worst_case_line_they_coincide_with():
+    points = [(0.0, 0.98), (0.05, 0.7), (0.1, 0.45)]
+    svg = str(robustness_curve_svg([
+        {"label": "FGSM", "points": [(0.0, 0.98), (0.05, 0.8), (0.1, 0.6)]},
+        {"label": "PGD", "points": points},
+        {"label": "Worst case", "points": points, "emphasis": True},
+    ]))
+    polylines = re.findall(r"<title>([^<]+)</title><polyline[^>]*>", svg)
+    assert polylines == ["Worst case", "FGSM", "PGD"]  # the worst case underneath, every attack on top
+    worst = re.search(r"<title>Worst case</title><polyline([^>]*)>", svg).group(1)
+    assert 'stroke-opacity="0.35"' in worst
