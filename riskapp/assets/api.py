@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import OuterRef, Subquery
+from django.http import FileResponse
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
@@ -362,6 +366,17 @@ class ModelVersionViewSet(LimitedUploadsMixin, mixins.ListModelMixin, mixins.Ret
         version = services.model_version_revalidate(version=version, user=request.user)
         return Response(ModelVersionSerializer(version, context=self.get_serializer_context()).data,
                         status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    @action(detail=True, methods=["get"])
+    def artifact(self, request, *args, **kwargs):
+        """Download the uploaded artifact exactly as stored (its SHA-256 is the version's `sha256`); audited."""
+        version = self.get_object()
+        try:
+            handle, filename = services.model_version_artifact_open(version=version, user=request.user)
+        except DjangoValidationError as exc:
+            raise NotFound(" ".join(exc.messages)) from exc
+        return FileResponse(handle, as_attachment=True, filename=filename, content_type="application/octet-stream")
 
 
 # --- datasets ------------------------------------------------------------------------------------------------

@@ -471,6 +471,20 @@ def model_version_make_current(*, version: ModelVersion, user=None) -> ModelVers
 
 
 @transaction.atomic
+def model_version_artifact_open(*, version: ModelVersion, user):
+    """Open a version's stored artifact for download, exactly as uploaded (the bytes its SHA-256 names); audited.
+
+    Returns (open file, download filename). Raises ValidationError for an endpoint version (there is no file).
+    """
+    if not version.artifact:
+        raise ValidationError("This version is an HTTP endpoint: there is no artifact file to download.")
+    handle = version.artifact.storage.open(version.artifact.name, "rb")
+    audit_record(actor=user, organization=version.asset.organization, action="model_version.download", obj=version,
+                 details={"sha256": version.sha256, "size_bytes": version.size_bytes})
+    suffix = Path(version.original_filename or version.artifact.name).suffix or ".bin"
+    return handle, f"{version.asset.name}-{version.label}{suffix}"
+
+
 def model_version_revalidate(*, version: ModelVersion, user=None) -> ModelVersion:
     """Queue a rejected version for validation again (e.g. after an endpoint outage)."""
     if version.status == ValidationStatus.VALIDATED:

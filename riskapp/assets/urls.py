@@ -14,6 +14,7 @@ urlpatterns = [
     path("versions/<int:pk>/status/", views.version_status, name="version-status"),
     path("datasets/<int:pk>/status/", views.dataset_status, name="dataset-status"),
     path("versions/<int:pk>/make-current/", views.version_make_current, name="version-make-current"),
+    path("versions/<int:pk>/download/", views.version_download, name="version-download"),
 ]
 
 api_urlpatterns = [
@@ -27,4 +28,6 @@ api_urlpatterns = [
          ModelVersionViewSet.as_view({"post": "endpoint"}), name="asset-version-endpoint"),
     path("assets/<int:asset_pk>/versions/<int:pk>/revalidate/",
          ModelVersionViewSet.as_view({"post": "revalidate"}), name="asset-version-revalidate"),
+    path("assets/<int:asset_pk>/versions/<int:pk>/artifact/",
+         ModelVersionViewSet.as_view({"get": "artifact"}), name="asset-version-artifact"),
 ]

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import FileResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
@@ -225,3 +226,18 @@ def version_make_current(request, pk: int):
     else:
         messages.success(request, f"Version {version.label} is now the current version.")
     return redirect(reverse("assets:detail", args=[version.asset_id]))
+
+
+@login_required
+def version_download(request, pk: int):
+    """The uploaded artifact as stored (any member may download it, as auditors re-check its hash); audited."""
+    organization = request.organization
+    if not organization:
+        return render(request, "web/no_organization.html", status=404)
+    version = selectors.version_get(organization=organization, pk=pk)
+    try:
+        handle, filename = services.model_version_artifact_open(version=version, user=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect(reverse("assets:detail", args=[version.asset_id]))
+    return FileResponse(handle, as_attachment=True, filename=filename, content_type="application/octet-stream")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
+from django.core.files.base import ContentFile
+
 from riskapp.assets.models import Dataset, DatasetSource, ModelAsset, ModelVersion, ValidationStatus
 from tests.factories import register_model_factory
 
@@ -19,10 +21,13 @@ def _asset(organization, user):
 @register_model_factory(ModelVersion)
 def _version(organization, user):
     asset = _asset(organization, user)
-    return ModelVersion.objects.create(
+    version = ModelVersion(
         asset=asset, label="v1", format="torchscript", input_shape=[1, 8, 8], nb_classes=10,
         sha256=hashlib.sha256(b"factory").hexdigest(), size_bytes=7, status=ValidationStatus.VALIDATED,
-        created_by=user)
+        created_by=user, original_filename="factory.pt")
+    version.artifact.save("factory.pt", ContentFile(b"factory"), save=False)  # the bytes its sha256 names
+    version.save()
+    return version
 
 
 @register_model_factory(Dataset)
