@@ -75,3 +75,28 @@ def user_create(*, username: str, password: str, email: str = "", **extra):
     user.full_clean()
     user.save()
     return user
+
+
+FRESHNESS_DAYS_RANGE = (1, 3650)
+
+
+@transaction.atomic
+def organization_settings_update(*, organization: Organization, actor, freshness_days: int,
+                                 store_screened_inputs: bool) -> Organization:
+    """Change how long evidence stays fresh and whether screened inputs may be stored; audited with the change."""
+    from django.core.exceptions import ValidationError
+
+    low, high = FRESHNESS_DAYS_RANGE
+    if not low <= int(freshness_days) <= high:
+        raise ValidationError({"freshness_days": f"Give a number of days between {low} and {high}."})
+    before = {"freshness_days": organization.freshness_days, "store_screened_inputs": organization.store_screened_inputs}
+    organization.freshness_days = int(freshness_days)
+    organization.store_screened_inputs = bool(store_screened_inputs)
+    organization.full_clean()
+    organization.save(update_fields=["freshness_days", "store_screened_inputs"])
+    after = {"freshness_days": organization.freshness_days, "store_screened_inputs": organization.store_screened_inputs}
+    changed = {key: [before[key], after[key]] for key in before if before[key] != after[key]}
+    if changed:
+        audit_record(actor=actor, organization=organization, action="organization.settings", obj=organization,
+                     details=changed)
+    return organization

@@ -11,6 +11,7 @@ urlpatterns = [
     path("nav/alerts/", views.nav_alert_badge, name="nav-alerts"),
     path("guide/", views.guide, name="guide"),
     path("settings/", views.settings_page, name="settings"),
+    path("settings/organization/", views.organization_settings, name="organization-settings"),
     path("settings/tokens/<int:token_id>/revoke/", views.token_revoke, name="token-revoke"),
     path("organizations/<int:org_id>/switch/", switch_organization, name="switch-organization"),
 ]

@@ -6,13 +6,19 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from riskapp.accounts.models import ApiToken, Membership, Role
 from riskapp.accounts.permissions import can_write
-from riskapp.accounts.services import api_token_create, api_token_revoke
+from riskapp.accounts.services import (
+    FRESHNESS_DAYS_RANGE,
+    api_token_create,
+    api_token_revoke,
+    organization_settings_update,
+)
 from riskapp.audit.selectors import audit_events_for
 from riskapp.web.charts import posture_over_time_svg
 from riskapp.web.context_processors import alert_badge_context
@@ -86,12 +92,42 @@ def settings_page(request):
         "token_form": form,
         "new_token": new_token,
         "is_admin": can_write(request.user, organization.pk, Role.ADMIN),
+        "organization_form": OrganizationSettingsForm(auto_id="org_%s", initial={
+            "freshness_days": organization.freshness_days,
+            "store_screened_inputs": organization.store_screened_inputs}),
         "audit_events": audit_events_for(organization=organization, limit=25),
         "settings_templates": [template_name for template_name, _ in SETTINGS_SECTIONS],
     }
     for _template_name, context_fn in SETTINGS_SECTIONS:
         context.update(context_fn(request))
     return render(request, "web/settings.html", context)
+
+
+class OrganizationSettingsForm(forms.Form):
+    freshness_days = forms.IntegerField(
+        label="Evidence stays fresh for (days)", min_value=FRESHNESS_DAYS_RANGE[0], max_value=FRESHNESS_DAYS_RANGE[1],
+        help_text="After this many days without new evidence, a control's status turns “stale”.")
+    store_screened_inputs = forms.BooleanField(
+        label="Keep the raw inputs of flagged screening requests", required=False,
+        help_text="Off: only their hashes are kept. On: flagged inputs are stored for investigation.")
+
+
+@login_required
+@require_POST
+def organization_settings(request):
+    organization = request.organization
+    if not organization:
+        return render(request, "web/no_organization.html")
+    if not can_write(request.user, organization.pk, Role.ADMIN):
+        raise PermissionDenied("Only an organization's admins and owners change its settings.")
+    form = OrganizationSettingsForm(request.POST, auto_id="org_%s")
+    if form.is_valid():
+        organization_settings_update(organization=organization, actor=request.user, **form.cleaned_data)
+        messages.success(request, "Organization settings saved.")
+    else:
+        messages.error(request, "Settings not saved: " + " ".join(
+            f"{form.fields[name].label}: {' '.join(errors)}" for name, errors in form.errors.items()))
+    return redirect("web:settings")
 
 
 # Apps add (template name, context function(request) -> dict) to show their settings on this page.
