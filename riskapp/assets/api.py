@@ -388,10 +388,20 @@ class DatasetSerializer(serializers.ModelSerializer):
                                  help_text=".npz with arrays x and y, or .csv with a header row and a label column.")
     builtin_name = serializers.ChoiceField(choices=BuiltinDataset.choices, required=False, allow_blank=True)
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    asset = serializers.PrimaryKeyRelatedField(
+        queryset=ModelAsset.objects.all(), write_only=True, required=False, allow_null=True,
+        help_text="Attach the new dataset to this asset as its default data for `role` (evaluation, training or "
+                  "holdout), so runs use it without naming it.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        request = self.context.get("request")
+        if request is not None and "asset" in self.fields:
+            self.fields["asset"].queryset = scope_queryset(ModelAsset.objects.all(), request.user)
 
     class Meta:
         model = Dataset
-        fields = ["id", "organization", "name", "role", "source", "builtin_name", "file", "file_format",
+        fields = ["id", "organization", "asset", "name", "role", "source", "builtin_name", "file", "file_format",
                   "original_filename", "label_column", "sha256", "content_sha256", "size_bytes", "sample_count",
                   "shape", "nb_classes", "status", "status_reason", "created_by", "created_at"]
         read_only_fields = ["id", "source", "file_format", "original_filename", "sha256", "content_sha256",
@@ -429,10 +439,15 @@ class DatasetViewSet(LimitedUploadsMixin, mixins.ListModelMixin, mixins.Retrieve
     def perform_create(self, serializer):
         organization = self.organization_for_create(serializer)
         data = serializer.validated_data
+        asset = data.get("asset")
+        if asset is not None:
+            if asset.organization_id != organization.pk:
+                raise serializers.ValidationError({"asset": ["Choose an asset of the dataset's organization."]})
+            self.require_write(asset.organization_id)
         serializer.instance = services.dataset_create(
             organization=organization, user=self.request.user, name=data["name"],
             role=data.get("role", DatasetRole.EVALUATION), file=data.get("file"),
-            label_column=data.get("label_column", ""), builtin_name=data.get("builtin_name", ""))
+            label_column=data.get("label_column", ""), builtin_name=data.get("builtin_name", ""), attach_to=asset)
 
 
 from riskapp.api_router import router

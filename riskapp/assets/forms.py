@@ -142,9 +142,22 @@ class DataFieldsMixin(forms.Form):
             # No role: the service registers all three fixed splits (evaluation, training, holdout).
             return [{"name": BuiltinDataset(data["builtin_name"]).label.split(" (")[0], "builtin_name": data["builtin_name"]}]
         if data["data_source"] == "upload":
-            return [{"name": f"{base_name} evaluation data", "role": DatasetRole.EVALUATION, "file": data["data_file"],
-                     "label_column": data.get("label_column") or "label"}]
+            label_column = data.get("label_column") or "label"
+            specs = [{"name": f"{base_name} evaluation data", "role": DatasetRole.EVALUATION, "file": data["data_file"],
+                      "label_column": label_column}]
+            for role, field in ((DatasetRole.TRAINING, "training_file"), (DatasetRole.HOLDOUT, "holdout_file")):
+                if data.get(field):
+                    specs.append({"name": f"{base_name} {role} data", "role": role, "file": data[field],
+                                  "label_column": label_column})
+            return specs
         return []
+
+
+# Which checks each extra data role unlocks: said where the files are chosen, so nobody is surprised by skips.
+TRAINING_DATA_HELP = ("The data the model was trained on (same format). Unlocks the poisoning, membership and "
+                      "attribute inference checks and the defences that retrain a copy; without it they are skipped.")
+HOLDOUT_DATA_HELP = ("Data the model never saw in training (same format). Membership inference compares it with the "
+                     "training data.")
 
 
 class RegisterModelForm(ModelFieldsMixin, DataFieldsMixin, forms.Form):
@@ -156,6 +169,17 @@ class RegisterModelForm(ModelFieldsMixin, DataFieldsMixin, forms.Form):
     sector = forms.ChoiceField(choices=Sector.choices, initial=Sector.OTHER)
     intended_use = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Intended use")
     tags = forms.CharField(required=False, help_text="Comma-separated.")
+    training_file = forms.FileField(required=False, label="Training data file", help_text=TRAINING_DATA_HELP)
+    holdout_file = forms.FileField(required=False, label="Holdout data file", help_text=HOLDOUT_DATA_HELP)
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("data_source") != "upload":
+            for field in ("training_file", "holdout_file"):
+                if cleaned.get(field):
+                    self.add_error(field, "Upload training and holdout files together with an uploaded evaluation "
+                                          "file (a built-in dataset brings its own splits).")
+        return cleaned
 
     def asset_kwargs(self) -> dict:
         data = self.cleaned_data
@@ -176,3 +200,15 @@ class DatasetAddForm(DataFieldsMixin, forms.Form):
                              help_text="Evaluation data is attacked; training and holdout data feed privacy and "
                                        "poisoning checks.")
     name = forms.CharField(max_length=200, label="Dataset name")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The role is chosen on this form, so the file is not necessarily evaluation data.
+        self.fields["data_file"].label = "Data file"
+
+    def clean(self):
+        cleaned = super().clean()
+        role = cleaned.get("role") or DatasetRole.EVALUATION
+        if "data_file" in self.errors and cleaned.get("data_source") == "upload":
+            self.errors["data_file"] = self.error_class([f"Choose the .npz or .csv file with your {role} data."])
+        return cleaned

@@ -94,8 +94,11 @@ def asset_create(*, organization, name: str, task: str, user=None, description: 
 
 
 def _dataset_fit_problem(dataset: Dataset, *, input_shape, nb_classes: int) -> str | None:
-    """Why a validated dataset cannot feed a model of this shape and class count, or None when it fits."""
-    if dataset.status != ValidationStatus.VALIDATED or not dataset.shape:
+    """Why a dataset cannot feed a model of this shape and class count, or None when it fits (or is not known yet).
+
+    The shape is known once the arrays were read: at upload for small files, else after validation.
+    """
+    if dataset.status == ValidationStatus.REJECTED or not dataset.shape:
         return None
     shape = [int(d) for d in dataset.shape]
     declared = [int(d) for d in input_shape]
@@ -516,8 +519,12 @@ def _record_arrays(dataset: Dataset, x: np.ndarray, y: np.ndarray) -> None:
 
 def dataset_create(*, organization, name: str, role: str = DatasetRole.EVALUATION, user=None,
                    file: File | None = None, file_format: str = "", label_column: str = "",
-                   builtin_name: str = "", enqueue: bool = True) -> Dataset:
-    """Register a dataset: a built-in split (validated at once), or an uploaded .npz / .csv (checked, stored, queued)."""
+                   builtin_name: str = "", enqueue: bool = True, attach_to: ModelAsset | None = None) -> Dataset:
+    """Register a dataset: a built-in split (validated at once), or an uploaded .npz / .csv (checked, stored, queued).
+
+    With `attach_to`, it also becomes that asset's default dataset for its role, all or nothing: data that does not
+    fit the asset's current version is refused and nothing is stored.
+    """
     if role not in DatasetRole.values:
         raise ValidationError({"role": f"Choose a role: {', '.join(DatasetRole.values)}."})
     if not (name or "").strip():
@@ -538,6 +545,8 @@ def dataset_create(*, organization, name: str, role: str = DatasetRole.EVALUATIO
             dataset.save()
             audit_record(actor=user, organization=organization, action="dataset.create", obj=dataset,
                          details={"name": name, "role": role, "builtin": builtin_name})
+            if attach_to is not None:
+                asset_update(asset=attach_to, user=user, **{f"{role}_dataset": dataset})
         return dataset
 
     if file is None:
@@ -569,6 +578,8 @@ def dataset_create(*, organization, name: str, role: str = DatasetRole.EVALUATIO
             dataset.save()
             audit_record(actor=user, organization=organization, action="dataset.create", obj=dataset,
                          details={"name": name, "role": role, "format": fmt, "sha256": dataset.sha256})
+            if attach_to is not None:
+                asset_update(asset=attach_to, user=user, **{f"{role}_dataset": dataset})
             if enqueue:
                 _enqueue_dataset_validation(dataset.pk)
     return dataset

@@ -125,3 +125,54 @@ def test_openapi_documents_the_registry_with_examples(owner_client):
     assert "/api/v1/assets/{id}/" in schema["paths"]
     version_fields = schema["components"]["schemas"]["ModelVersion"]["properties"]
     assert "endpoint_auth_header_value" not in str(version_fields)
+
+
+def test_a_dataset_uploaded_through_the_api_attaches_to_its_asset_by_role(owner_api, organization, owner,
+                                                                          digits_cnn_bytes, digits_npz_bytes):
+    asset = asset_create(organization=organization, user=owner, name="Reader", task="image_classification")
+    for role in ("evaluation", "training", "holdout"):
+        response = owner_api.post("/api/v1/datasets/", {
+            "name": f"Reader {role}", "role": role, "asset": asset.pk, "file": upload(f"{role}.npz", digits_npz_bytes)},
+            format="multipart")
+        assert response.status_code == 201, response.content
+    asset.refresh_from_db()
+    assert (asset.evaluation_dataset.name, asset.training_dataset.name, asset.holdout_dataset.name) == (
+        "Reader evaluation", "Reader training", "Reader holdout")
+
+
+def test_attaching_to_an_outsiders_asset_is_refused_and_stores_nothing(owner_api, outsider, other_organization,
+                                                                       digits_npz_bytes):
+    from riskapp.assets.models import Dataset
+
+    foreign = asset_create(organization=other_organization, user=outsider, name="Theirs", task="image_classification")
+    response = owner_api.post("/api/v1/datasets/", {
+        "name": "Sneaky", "role": "evaluation", "asset": foreign.pk, "file": upload("e.npz", digits_npz_bytes)},
+        format="multipart")
+    assert response.status_code == 400 and "asset" in response.json()
+    foreign.refresh_from_db()
+    assert foreign.evaluation_dataset is None and not Dataset.objects.filter(name="Sneaky").exists()
+
+
+def test_data_that_does_not_fit_the_asset_is_refused_whole(owner_api, organization, owner, digits_cnn_bytes,
+                                                           tmp_path, settings):
+    import numpy as np
+
+    from riskapp.assets.models import Dataset
+    from tests.assets.conftest import npz_bytes
+
+    asset = asset_create(organization=organization, user=owner, name="Reader", task="image_classification")
+    owner_api.post(f"/api/v1/assets/{asset.pk}/versions/", {
+        "format": "torchscript", "artifact": upload("m.pt", digits_cnn_bytes), "input_shape": "1,8,8",
+        "nb_classes": 10}, format="multipart")
+    asset.refresh_from_db()
+    if asset.current_version is None:  # validation is queued; make the uploaded version current as validation would
+        version = ModelVersion.objects.get(asset=asset)
+        model_version_validate(version_id=version.pk)
+        asset.refresh_from_db()
+    wrong = npz_bytes(x=np.zeros((20, 30), dtype=np.float32), y=np.zeros(20, dtype=np.int64))
+    response = owner_api.post("/api/v1/datasets/", {
+        "name": "Tabular", "role": "evaluation", "asset": asset.pk, "file": upload("t.npz", wrong)}, format="multipart")
+    assert response.status_code == 400, response.content
+    assert not Dataset.objects.filter(name="Tabular").exists()
+    media = settings.MEDIA_ROOT
+    assert not media.exists() or not any(p.name == "t.npz" for p in media.rglob("*"))

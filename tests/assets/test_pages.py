@@ -180,3 +180,28 @@ def test_add_data_page_links_a_dataset_and_explains_a_bad_csv(owner_client, orga
     assert good.status_code == 302
     asset.refresh_from_db()
     assert asset.holdout_dataset.name == "Cancer holdout" and asset.holdout_dataset.status == "validated"
+
+
+def test_register_form_takes_evaluation_training_and_holdout_files_at_once(owner_client, organization,
+                                                                            digits_cnn_bytes, digits_npz_bytes):
+    page = owner_client.get("/assets/register/").content.decode()
+    assert 'data-testid="extra-data-files"' in page and "Unlocks the poisoning, membership" in page
+    response = owner_client.post("/assets/register/", _form(
+        artifact=upload("model.pt", digits_cnn_bytes), data_source="upload",
+        data_file=upload("eval.npz", digits_npz_bytes), training_file=upload("train.npz", digits_npz_bytes),
+        holdout_file=upload("holdout.npz", digits_npz_bytes)))
+    assert response.status_code == 302
+    asset = ModelAsset.objects.get(name="Digits reader")
+    assert asset.evaluation_dataset.role == "evaluation"
+    assert asset.training_dataset.role == "training" and asset.training_dataset.name == "Digits reader training data"
+    assert asset.holdout_dataset.role == "holdout" and asset.holdout_dataset.sample_count == 360
+
+
+def test_add_data_names_the_file_by_the_chosen_role(owner_client, organization, owner):
+    asset = asset_create(organization=organization, user=owner, name="Cancer", task="tabular_classification")
+    page = owner_client.get(f"/assets/{asset.pk}/datasets/new/").content.decode()
+    assert "Evaluation data file" not in page and "Data file" in page
+    missing = owner_client.post(f"/assets/{asset.pk}/datasets/new/", {
+        "name": "Train", "role": "training", "data_source": "upload", "label_column": "label"})
+    assert missing.status_code == 400
+    assert "your training data" in missing.content.decode() and "evaluation data" not in missing.content.decode()
