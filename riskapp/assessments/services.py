@@ -190,8 +190,12 @@ def _dataset_errors(dataset: Dataset | None, *, field: str, asset: ModelAsset, v
 def run_create(*, asset: ModelAsset, profile: Profile, user=None, version: ModelVersion | None = None,
                evaluation_dataset: Dataset | None = None, training_dataset: Dataset | None = None,
                holdout_dataset: Dataset | None = None, seed: int = 0, trigger: str = RunTrigger.MANUAL,
-               rerun_of: AssessmentRun | None = None, profile_snapshot: dict | None = None) -> AssessmentRun:
+               rerun_of: AssessmentRun | None = None, profile_snapshot: dict | None = None,
+               enqueue: bool = True) -> AssessmentRun:
     """Validate, write the run as queued and enqueue it after the transaction commits.
+
+    `enqueue=False` is for a caller that executes the run itself at once (the demo seed): no broker message is
+    left behind for a worker to find, already finished, at its next start.
 
     Defaults: the asset's current version and its default datasets. `profile_snapshot` is for re-runs,
     which repeat the exact suite of the original run even if the profile changed since.
@@ -245,7 +249,8 @@ def run_create(*, asset: ModelAsset, profile: Profile, user=None, version: Model
                      details={"asset": asset.pk, "version": version.pk, "profile": profile.slug, "seed": seed,
                               "trigger": trigger, "rerun_of": rerun_of.pk if rerun_of else None})
         run_id = run.pk
-        transaction.on_commit(lambda: run_enqueue(run_id=run_id))
+        if enqueue:
+            transaction.on_commit(lambda: run_enqueue(run_id=run_id))
     return run
 
 

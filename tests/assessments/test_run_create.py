@@ -36,6 +36,15 @@ def test_run_is_queued_with_the_frozen_suite_and_enqueued_only_after_commit(
     assert AuditEvent.objects.filter(action="run.create", object_id=str(run.pk), actor=owner).exists()
 
 
+def test_a_run_its_caller_executes_itself_leaves_no_broker_message(
+        asset, owner, published, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        run = run_create(asset=asset, profile=builtin_profile("quick"), user=owner, enqueue=False)
+    assert callbacks == [] and published == []
+    run.refresh_from_db()
+    assert run.status == RunStatus.QUEUED and run.enqueue_attempts == 0
+
+
 def test_torch_runs_go_to_the_gpu_queue_when_gpu_workers_are_configured(
         asset, owner, published, settings, django_capture_on_commit_callbacks):
     settings.RISKAPP_GPU_WORKERS = True
