@@ -152,7 +152,7 @@ class AssetViewSet(OrganizationScopedModelViewSet):
 
     queryset = ModelAsset.objects.select_related("current_version", "owner")
     serializer_class = AssetSerializer
-    filterset_fields = ["risk_tier", "sector", "task"]
+    filterset_fields = ["risk_tier", "sector", "task", "name"]
 
     def get_queryset(self):
         latest = ModelVersion.objects.filter(asset=OuterRef("pk")).order_by("-created_at", "-id").values("status")[:1]
