@@ -25,6 +25,7 @@ from riskapp.assets.models import (
     ModelFormat,
     ModelVersion,
     OutputKind,
+    Task,
     ValidationStatus,
 )
 from riskapp.assets.selectors import (
@@ -282,6 +283,13 @@ def model_version_create(*, asset: ModelAsset, format: str, input_shape, nb_clas
     if format not in ModelFormat.values:
         raise ValidationError({"format": f"Unknown format {format!r}; choose one of {', '.join(ModelFormat.values)}."})
     shape = intake.parse_shape(input_shape)
+    if asset.task == Task.IMAGE and len(shape) == 1:
+        # Image attacks and checks need channels × height × width; a flat vector would quietly be treated as
+        # tabular data and the image-only checks skipped.
+        raise ValidationError({"input_shape": (
+            f"{asset.name} is an image classifier, but the input shape {shape[0]} is a flat vector. Give the image "
+            "shape as channels,height,width (e.g. 1,8,8) and flatten inside the model, or register the model as "
+            "tabular classification if its inputs are features rather than pixels.")})
     try:
         nb_classes = int(nb_classes)
     except (TypeError, ValueError):

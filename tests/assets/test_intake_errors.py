@@ -84,7 +84,7 @@ def test_oversize_model_file_is_a_400_and_nothing_is_stored(owner_api, digits_as
 def test_declared_format_contradicted_by_the_bytes_is_a_400(owner_api, digits_asset, digits_cnn_bytes,
                                                             cancer_onnx_bytes):
     _assert_refused(_post_version(owner_api, digits_asset, cancer_onnx_bytes), "artifact", "not a TorchScript archive")
-    skops = _post_version(owner_api, digits_asset, digits_cnn_bytes, format="sklearn-skops", input_shape="64")
+    skops = _post_version(owner_api, digits_asset, digits_cnn_bytes, format="sklearn-skops", input_shape="1,8,8")
     _assert_refused(skops, "artifact", "not a skops file", "skops.io.dump")
     onnx = _post_version(owner_api, digits_asset, digits_cnn_bytes, format="onnx")
     _assert_refused(onnx, "artifact", "not an ONNX model")
@@ -201,3 +201,18 @@ def test_the_form_still_checks_csrf(client, owner, digits_cnn_bytes):
     csrf_client.force_login(owner)
     response = csrf_client.post("/assets/register/", {"name": "x", "artifact": upload("m.pt", digits_cnn_bytes)})
     assert response.status_code == 403
+
+
+def test_an_image_model_with_a_flat_input_shape_is_refused_with_both_ways_forward(owner_api, organization, owner,
+                                                                                  digits_cnn_bytes):
+    from riskapp.assets.models import ModelVersion
+    from riskapp.assets.services import asset_create
+
+    asset = asset_create(organization=organization, user=owner, name="Flat digits", task="image_classification")
+    response = owner_api.post(f"/api/v1/assets/{asset.pk}/versions/", {
+        "format": "torchscript", "artifact": upload("m.pt", digits_cnn_bytes), "input_shape": "64",
+        "nb_classes": 10}, format="multipart")
+    assert response.status_code == 400
+    message = " ".join(response.json()["input_shape"])
+    assert "channels,height,width" in message and "tabular classification" in message
+    assert not ModelVersion.objects.exists()
