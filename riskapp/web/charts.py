@@ -218,11 +218,12 @@ def _x_positions(labels: list) -> tuple[list[float], list[str]]:
 def trend_svg(points: list[tuple], *, baseline: float | None = None, tolerance: float | None = None,
               higher_is_better: bool = True, title: str = "", width: int = 640, height: int = 240,
               y_label: str = "", value_format: str = "{:.2f}", y_min: float | None = None,
-              y_max: float | None = None) -> SafeString:
-    """A metric over time: points = [(datetime or label, value)], with a baseline line and tolerance band.
+              y_max: float | None = None, baseline_label: str = "baseline") -> SafeString:
+    """A metric over time: points = [(datetime or label, value)], with a reference line and tolerance band.
 
-    A point worse than the baseline by more than the tolerance is drawn in red (the direction follows
-    higher_is_better).
+    The reference line is a baseline run's value by default; `baseline_label` names it otherwise (e.g. "threshold"
+    when it is a profile's pass mark). A point worse than it by more than the tolerance is drawn in red (the
+    direction follows higher_is_better).
     """
     chart_id = _chart_id("trend")
     title = title or "Trend"
@@ -245,7 +246,9 @@ def trend_svg(points: list[tuple], *, baseline: float | None = None, tolerance: 
     x_lo, x_hi = min(xs), max(xs)
     if x_hi == x_lo:
         x_lo, x_hi = x_lo - 1, x_hi + 1
-    frame = _Frame(width, height, left=56, right=16, top=16, bottom=44,
+    # Date labels are centred on their point: leave half a label's width on the right so the last one fits.
+    right = 40 if any(len(text) >= 8 for text in x_text) else 16
+    frame = _Frame(width, height, left=56, right=right, top=16, bottom=44,
                    x_range=(x_lo, x_hi), y_range=(y_ticks[0], y_ticks[-1]))
 
     def breached(value: float) -> bool:
@@ -255,7 +258,7 @@ def trend_svg(points: list[tuple], *, baseline: float | None = None, tolerance: 
 
     description = [", ".join(f"{text}: {value_format.format(value)}" for text, value in zip(x_text, values))]
     if baseline is not None:
-        description.append(f"baseline {value_format.format(baseline)}"
+        description.append(f"{baseline_label} {value_format.format(baseline)}"
                            + (f" ± {value_format.format(tolerance)}" if tolerance is not None else ""))
     worse = [text for text, value in zip(x_text, values) if breached(value)]
     if worse:
@@ -278,7 +281,7 @@ def trend_svg(points: list[tuple], *, baseline: float | None = None, tolerance: 
         parts.append(f'<line class="baseline" x1="{frame.left:.1f}" y1="{by:.1f}" x2="{frame.right_x:.1f}" '
                      f'y2="{by:.1f}" stroke="{GOOD}" stroke-width="1.5" stroke-dasharray="6 3"/>')
         parts.append(f'<text x="{frame.right_x - 4:.1f}" y="{by - 5:.1f}" text-anchor="end" fill="{GOOD}">'
-                     f'{escape("baseline " + value_format.format(baseline))}</text>')
+                     f'{escape(baseline_label + " " + value_format.format(baseline))}</text>')
     path = " ".join(f"{frame.x(x):.1f},{frame.y(v):.1f}" for x, v in zip(xs, values))
     parts.append(f'<polyline points="{path}" fill="none" stroke="{PALETTE[0]}" stroke-width="2" '
                  f'stroke-linejoin="round"/>')
